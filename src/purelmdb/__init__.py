@@ -1,0 +1,1 @@
+"""purelmdb: a pure-Python LMDB (placeholder while the engine lands)."""
