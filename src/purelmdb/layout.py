@@ -149,7 +149,7 @@ class DbRecord(NamedTuple):
         return DB_RECORD.pack(*self)
 
     @classmethod
-    def unpack(cls, buf: object, offset: int = 0) -> "DbRecord":
+    def unpack(cls, buf: object, offset: int = 0) -> DbRecord:
         return cls._make(DB_RECORD.unpack_from(buf, offset))  # type: ignore[arg-type]
 
 
@@ -185,7 +185,7 @@ class Meta(NamedTuple):
                               self.last_pg, self.txnid)
 
 
-def unpack_meta(buf: object, offset: int = 0) -> "tuple[int, Meta]":
+def unpack_meta(buf: object, offset: int = 0) -> tuple[int, Meta]:
     """Decode the meta page at ``offset``; returns (page flags, meta). No validation."""
     _pgno, _pad, flags, _lower, _upper = PAGE_HEADER.unpack_from(buf, offset)  # type: ignore[arg-type]
     (magic, version, address, mapsize, free_raw, main_raw, last_pg,

@@ -1,0 +1,505 @@
+"""The environment: one data file, its lock file, the snapshot readers start from, and the
+commit sequence.
+
+Commit order (what makes a crash at any moment leave the last commit intact):
+
+1. save the free list (freelist.save) -- the last change to the trees;
+2. write every dirty page at ``pgno * psize``, in page order, neighbours in one call;
+3. sync the data file (skipped with ``sync=False``);
+4. write bytes 32..151 of meta page ``txnid & 1`` -- the commit point;
+5. sync again (skipped with ``sync=False`` or ``metasync=False``);
+6. publish the new id in the lock file and the new snapshot to new transactions.
+
+Pages written in step 2 are all unreachable from both meta pages until step 4, and the meta
+page overwritten in step 4 describes the snapshot before the previous one, which no live
+reader holds (readers keep their pages out of reuse, see freelist.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import weakref
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import freelist
+from .errors import (
+    DbsFullError,
+    Error,
+    InvalidParameterError,
+    ReadonlyError,
+    closed_error,
+    from_oserror,
+)
+from .layout import (
+    FREE_DBI,
+    MAIN_DBI,
+    MAX_KEY_SIZE,
+    MDB_DUPFIXED,
+    MDB_DUPSORT,
+    MDB_INTEGERDUP,
+    MDB_INTEGERKEY,
+    MDB_NOSUBDIR,
+    MDB_REVERSEKEY,
+    OVERFLOW_HEADER,
+    P_OVERFLOW,
+    DbRecord,
+    Meta,
+    node_max,
+    overflow_pages,
+)
+from .page import encode
+from .storage import DEFAULT_IO, DataFile, FileIO
+from .txn import Transaction
+
+DEFAULT_MAPSIZE = 10485760          # what a new file records when no map_size is given
+DEFAULT_CACHE_PAGES = 8192          # decoded pages kept per environment
+
+_open_files: Dict[Tuple[int, int], str] = {}
+_open_files_lock = threading.Lock()
+
+
+def _uint(value: Any, name: str) -> int:
+    value = int(value)
+    if value < 0:
+        raise OverflowError("Integer argument must be >= 0")
+    return value
+
+
+class _Database:
+    """Handle of one database of an environment (only the main one in this release)."""
+
+    def __init__(self, env: Environment, index: int, name: Optional[bytes], flags: int) -> None:
+        self._env = env
+        self._index = index
+        self._name = name
+        self._flags = flags
+        self._is_main = index == MAIN_DBI
+
+    def _dbi(self, txn: Transaction) -> int:
+        if txn.env is not self._env:
+            raise InvalidParameterError(
+                "database handle belongs to another environment", errno.EINVAL)
+        return self._index
+
+    def flags(self, *args: Any) -> Dict[str, bool]:
+        """The database's flags as stored: reverse_key, dupsort, integerkey, integerdup,
+        dupfixed."""
+        if len(args) > 1:
+            raise TypeError("flags() takes at most 1 argument")
+        f = self._flags
+        return {"reverse_key": bool(f & MDB_REVERSEKEY), "dupsort": bool(f & MDB_DUPSORT),
+                "integerkey": bool(f & MDB_INTEGERKEY), "integerdup": bool(f & MDB_INTEGERDUP),
+                "dupfixed": bool(f & MDB_DUPFIXED)}
+
+
+class Environment:
+    """An LMDB environment: a data file and its lock file.
+
+    Takes the `lmdb` package's arguments in its order. Differences: ``map_size=None`` (the
+    default) means no limit: the file and the map grow as writes need room, and the recorded
+    map size grows with them so C LMDB keeps opening the file; a given ``map_size`` is a hard
+    limit as in LMDB (`MapFullError` past it, `set_mapsize` to raise it). ``writemap``,
+    ``map_async``, ``readahead``, ``meminit`` and ``max_spare_txns`` are accepted and reported
+    by `flags`, but purelmdb always writes with ``pwrite`` from memory, so they change nothing
+    but speed. ``lib_version`` may be None or 0 (the 0.9 format).
+    """
+
+    def __init__(self, path: Any, map_size: Optional[int] = None, subdir: bool = True,
+                 readonly: bool = False, metasync: bool = True, sync: bool = True,
+                 map_async: bool = False, mode: int = 0o755, create: bool = True,
+                 readahead: bool = True, writemap: bool = False, meminit: bool = True,
+                 max_readers: int = 126, max_dbs: int = 0, max_spare_txns: int = 0,
+                 lock: bool = True, lib_version: Optional[int] = None,
+                 _io: FileIO = DEFAULT_IO) -> None:
+        self._closed = True
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        elif not isinstance(path, str):
+            if not hasattr(path, "__fspath__"):
+                raise TypeError("path must be str or bytes, not %s" % type(path).__name__)
+            path = os.fspath(path)
+        if map_size is not None:
+            map_size = _uint(map_size, "map_size")
+        max_dbs = _uint(max_dbs, "max_dbs")
+        max_readers = _uint(max_readers, "max_readers")
+        if max_readers == 0:
+            raise InvalidParameterError(path, errno.EINVAL)
+        if lib_version is not None and _uint(lib_version, "lib_version") != 0:
+            raise Error("lib_version=%d: purelmdb implements the LMDB 0.9 format only"
+                        % lib_version)
+        self._path = path
+        self._subdir = bool(subdir)
+        self._readonly = bool(readonly)
+        self._flags = {"subdir": bool(subdir), "readonly": bool(readonly),
+                       "metasync": bool(metasync), "sync": bool(sync),
+                       "map_async": bool(map_async), "readahead": bool(readahead),
+                       "writemap": bool(writemap), "meminit": bool(meminit),
+                       "lock": bool(lock)}
+        self._max_dbs = max_dbs
+        self._pid = os.getpid()
+
+        if self._subdir:
+            if not os.path.isdir(path):
+                if not create or readonly:
+                    raise Error(path, errno.ENOENT)
+                try:
+                    os.mkdir(path, mode)
+                except OSError as exc:
+                    raise from_oserror(path, exc) from None
+            data_path = os.path.join(path, "data.mdb")
+            lock_path = os.path.join(path, "lock.mdb")
+        else:
+            data_path = path
+            lock_path = path + "-lock"
+        if readonly and not os.path.exists(data_path):
+            raise Error(path, errno.ENOENT)
+        file_mode = mode & 0o666
+
+        self._lock: Any = None
+        self._file: Optional[DataFile] = None
+        self._file_id: Optional[Tuple[int, int]] = None
+        try:
+            if lock:
+                from .locking import LockFile
+                self._lock = LockFile(lock_path, readonly=bool(readonly), mode=file_mode,
+                                      max_readers=max_readers)
+            self._file = DataFile(
+                data_path, readonly=bool(readonly), mode=file_mode, io=_io,
+                new_mapsize=map_size if map_size else DEFAULT_MAPSIZE,
+                env_flags=0 if subdir else MDB_NOSUBDIR)
+            st = os.fstat(self._file.fd)
+            self._register((st.st_dev, st.st_ino))
+        except BaseException:
+            self._release_files()
+            raise
+        self._max_readers = self._lock.max_readers if self._lock is not None else max_readers
+        meta = self._file.initial_meta
+        self._psize = self._file.psize
+        self._nodemax = node_max(self._psize)
+        self._auto_grow = map_size is None
+        used = (meta.last_pg + 1) * self._psize
+        self._map_size = max(meta.mapsize if map_size is None else map_size, used)
+        self._max_pgno: Optional[int] = None if self._auto_grow else self._map_size // self._psize
+        self._caches: List[Dict[int, Any]] = [{}, {}]
+        self._cache_pages = DEFAULT_CACHE_PAGES
+        self._state_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._writer: Optional[Transaction] = None
+        self._writer_thread: Optional[int] = None
+        self._readers: Dict[int, int] = {}
+        self._txns: weakref.WeakSet[Transaction] = weakref.WeakSet()
+        self._reader_threads: weakref.WeakKeyDictionary[Transaction, int] = \
+            weakref.WeakKeyDictionary()
+        self._publish(meta)
+        if self._lock is not None:
+            self._lock.publish_txnid(meta.txnid)
+        self._main_db = _Database(self, MAIN_DBI, None, meta.main_db.flags)
+        self._closed = False
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _register(self, file_id: Tuple[int, int]) -> None:
+        with _open_files_lock:
+            if file_id in _open_files:
+                raise Error("The environment '%s' is already open in this process."
+                            % self._path)
+            _open_files[file_id] = self._path
+            self._file_id = file_id
+
+    def _release_files(self) -> None:
+        if self._file_id is not None:
+            with _open_files_lock:
+                _open_files.pop(self._file_id, None)
+            self._file_id = None
+        if self._file is not None:
+            self._file.close()
+        if self._lock is not None:
+            self._lock.close()
+
+    def _publish(self, meta: Meta) -> None:
+        assert self._file is not None
+        m = self._file.remap()
+        self._snap = (meta, m, memoryview(m))
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise closed_error()
+        if os.getpid() != self._pid:
+            raise Error("%s: environment was opened in process %d and cannot be used after "
+                        "fork(); open it again in the child" % (self._path, self._pid))
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def begin(self, db: Optional[_Database] = None, parent: Optional[Transaction] = None,
+              write: bool = False, buffers: bool = False) -> Transaction:
+        """A new transaction: a read snapshot, or with ``write=True`` the single writer
+        (waits while another thread holds it)."""
+        return Transaction(self, db, parent, write, buffers)
+
+    def _begin_write(self, txn: Transaction) -> None:
+        if self._readonly:
+            raise ReadonlyError("Cannot start write transaction with read-only environment.",
+                                errno.EACCES)
+        me = threading.get_ident()
+        if self._writer_thread == me:
+            err = Error("mdb_txn_begin: Device or resource busy. A write transaction is "
+                        "already open in this thread. This would deadlock.")
+            err.code = errno.EBUSY
+            raise err
+        self._write_lock.acquire()
+        try:
+            self._check_open()
+        except BaseException:
+            self._write_lock.release()
+            raise
+        self._writer = txn
+        self._writer_thread = me
+        txn._owner = me
+        meta = self._snap[0]
+        txn._init_snapshot(self._snap, meta.txnid + 1)
+        self._txns.add(txn)
+
+    def _end_write(self, txn: Transaction) -> None:
+        if self._writer is txn:
+            self._writer = None
+            self._writer_thread = None
+            self._write_lock.release()
+
+    def _begin_read(self, txn: Transaction) -> None:
+        with self._state_lock:
+            snap = self._snap
+            txnid = snap[0].txnid
+            self._readers[txnid] = self._readers.get(txnid, 0) + 1
+        txn._init_snapshot(snap, txnid)
+        self._txns.add(txn)
+        self._reader_threads[txn] = threading.get_ident()
+
+    def _end_read(self, txn: Transaction) -> None:
+        with self._state_lock:
+            n = self._readers.get(txn._txnid, 0) - 1
+            if n > 0:
+                self._readers[txn._txnid] = n
+            else:
+                self._readers.pop(txn._txnid, None)
+
+    def _oldest_reader(self, write_txnid: int) -> int:
+        """Free-list records below this id may be reused by the writer."""
+        with self._state_lock:
+            oldest = write_txnid - 1
+            if self._readers:
+                oldest = min(oldest, min(self._readers))
+            return oldest
+
+    # -- commit -------------------------------------------------------------------------------
+
+    def _commit(self, txn: Transaction) -> None:
+        dbs = txn._dbs
+        if not (txn.dirty or txn.freed or txn.ovf or any(d.changed for d in dbs.values())):
+            return
+        freelist.save(txn)
+        assert self._file is not None
+        psize = self._psize
+        old = self._snap[0]
+        last_pg = txn.next_pgno - 1
+        used = (last_pg + 1) * psize
+        if self._auto_grow and used + used // 2 > self._map_size:
+            grown = used + used // 2
+            self._map_size = grown + (-grown % (1 << 20))
+        free = dbs[FREE_DBI]
+        main = dbs[MAIN_DBI]
+        free_rec = DbRecord(psize, old.free_db.flags, *free.record()[2:])
+        main_rec = DbRecord(0, main.flags, *main.record()[2:])
+        meta = Meta(old.magic, old.version, old.address, max(old.mapsize, self._map_size),
+                    free_rec, main_rec, last_pg, txn._txnid)
+        written = self._write_dirty(txn)
+        try:
+            f = self._file
+            if self._flags["sync"]:
+                f.sync()
+            f.write_meta(meta)
+            if self._flags["sync"] and self._flags["metasync"]:
+                f.sync()
+        except OSError as exc:
+            raise from_oserror("mdb_txn_commit", exc) from None
+        for cache in self._caches:
+            for pgno in written:
+                cache.pop(pgno, None)
+        if self._lock is not None:
+            self._lock.publish_txnid(meta.txnid)
+        with self._state_lock:
+            self._publish(meta)
+        self._main_db._flags = main.flags
+
+    def _write_dirty(self, txn: Transaction) -> List[int]:
+        """Encode and write every dirty page and overflow run; returns the pages written."""
+        psize = self._psize
+        items: List[Tuple[int, int, bytes]] = []
+        read_map = txn.read_map
+        for pgno, page in txn.dirty.items():
+            items.append((pgno, 1, encode(page, psize, read_map)))
+        for pgno, value in txn.ovf.items():
+            n = overflow_pages(len(value), psize)
+            head = OVERFLOW_HEADER.pack(pgno, 0, P_OVERFLOW, n)
+            items.append((pgno, n, b"".join((head, value, bytes(n * psize - 16 - len(value))))))
+        items.sort()
+        runs: List[Tuple[int, List[bytes]]] = []
+        written: List[int] = []
+        end = -1
+        for pgno, n, data in items:
+            if pgno == end:
+                runs[-1][1].append(data)
+            else:
+                runs.append((pgno, [data]))
+            end = pgno + n
+            written.extend(range(pgno, pgno + n))
+        assert self._file is not None
+        try:
+            self._file.ensure_size(txn.next_pgno * psize)
+            self._file.write_pages(runs)
+        except OSError as exc:
+            raise from_oserror("mdb_txn_commit", exc) from None
+        return written
+
+    # -- information ----------------------------------------------------------------------------
+
+    def stat(self) -> Dict[str, int]:
+        """Statistics of the main database: psize, depth, branch_pages, leaf_pages,
+        overflow_pages, entries."""
+        self._check_open()
+        rec = self._snap[0].main_db
+        return {"psize": self._psize, "depth": rec.depth, "branch_pages": rec.branch_pages,
+                "leaf_pages": rec.leaf_pages, "overflow_pages": rec.overflow_pages,
+                "entries": rec.entries}
+
+    def info(self) -> Dict[str, int]:
+        """map_addr, map_size, last_pgno, last_txnid, max_readers, num_readers."""
+        self._check_open()
+        meta = self._snap[0]
+        return {"map_addr": 0, "map_size": self._map_size, "last_pgno": meta.last_pg,
+                "last_txnid": meta.txnid, "max_readers": self._max_readers,
+                "num_readers": self._lock.num_readers() if self._lock is not None else 0}
+
+    def flags(self) -> Dict[str, bool]:
+        """The open flags: subdir, readonly, metasync, sync, map_async, readahead, writemap,
+        meminit, lock."""
+        self._check_open()
+        return dict(self._flags)
+
+    def path(self) -> str:
+        self._check_open()
+        return self._path
+
+    def max_key_size(self) -> int:
+        self._check_open()
+        return MAX_KEY_SIZE
+
+    def max_readers(self) -> int:
+        self._check_open()
+        return self._max_readers
+
+    def readers(self) -> str:
+        """The reader table as ``mdb_stat -r`` prints it (this process's readers)."""
+        self._check_open()
+        rows = []
+        for txn, tid in list(self._reader_threads.items()):
+            if not txn._done:
+                rows.append("%10d %x %d\n" % (self._pid, tid, txn._txnid))
+        if not rows:
+            return "(no active readers)\n"
+        return "    pid     thread     txnid\n" + "".join(rows)
+
+    def reader_check(self) -> int:
+        """Clear reader slots of dead processes; returns how many (none in exclusive mode)."""
+        self._check_open()
+        return 0
+
+    def sync(self, force: bool = False) -> None:
+        """Flush the data file to disk."""
+        self._check_open()
+        assert self._file is not None
+        if self._readonly:
+            return
+        try:
+            self._file.sync()
+        except OSError as exc:
+            raise from_oserror("mdb_env_sync", exc) from None
+
+    def set_mapsize(self, map_size: int) -> None:
+        """Change the map size limit (0: adopt the size recorded in the file). Ends every
+        open transaction of this environment."""
+        self._check_open()
+        map_size = _uint(map_size, "map_size")
+        if self._writer is not None:
+            raise Error("Cannot set_mapsize while a write transaction is active")
+        for txn in list(self._txns):
+            txn.abort()
+        assert self._file is not None
+        meta = self._snap[0]
+        used = (meta.last_pg + 1) * self._psize
+        if map_size == 0:
+            map_size = self._file.read_meta_pages().mapsize
+        self._map_size = max(map_size, used)
+        if not self._auto_grow:
+            self._max_pgno = self._map_size // self._psize
+
+    # -- databases ------------------------------------------------------------------------------
+
+    def open_db(self, key: Any = None, txn: Optional[Transaction] = None,
+                reverse_key: bool = False, dupsort: bool = False, create: bool = True,
+                integerkey: bool = False, integerdup: bool = False,
+                dupfixed: bool = False) -> _Database:
+        """The main database for ``key=None``; named databases arrive in a later release."""
+        self._check_open()
+        if key is None:
+            if reverse_key or dupsort or integerkey or integerdup or dupfixed:
+                raise ValueError("May not set flags on the main database")
+            return self._main_db
+        if isinstance(key, str):
+            raise TypeError("Won't implicitly convert Unicode to bytes; use .encode()")
+        if self._max_dbs == 0:
+            raise DbsFullError("mdb_dbi_open", DbsFullError.MDB_CODE)
+        raise Error("mdb_dbi_open: named databases are not supported by this purelmdb "
+                    "release yet")
+
+    def dbs(self, txn: Optional[Transaction] = None) -> List[bytes]:
+        self._check_open()
+        return []
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the environment, ending every transaction and cursor made from it."""
+        if self._closed:
+            return
+        writer = self._writer
+        if writer is not None and self._writer_thread == threading.get_ident():
+            writer.abort()
+        with self._write_lock:
+            self._closed = True
+            for txn in list(self._txns):
+                try:
+                    txn.abort()
+                except Exception:
+                    pass
+        self._caches = [{}, {}]
+        self._release_files()
+
+    def __enter__(self) -> Environment:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not self._closed and os.getpid() == self._pid:
+                self.close()
+        except Exception:
+            pass
+
+
+open = Environment

@@ -1,0 +1,514 @@
+"""Transactions: snapshots for readers, copy-on-write for the single writer.
+
+Theory of operation. A read transaction copies the current meta (roots, counters, last page)
+and map at `begin` and never looks at anything newer, so it sees one snapshot for its whole
+life; it is registered with the environment so the writer does not reuse pages it can reach.
+
+A write transaction keeps every page it changes in ``dirty`` (decoded `Page` objects) under a
+page number no snapshot can see: a page freed by an earlier transaction that no live reader
+predates (the free list, see freelist.py), a page freed earlier in this transaction, or a new
+one at the end of the file. Nothing reachable from either meta page is ever written, so a
+crash at any moment leaves the last committed state intact. Commit saves the free list, writes
+the dirty pages in page order, syncs, writes the meta page of the new id (``txnid & 1``) and
+syncs again (environment.py owns that sequence).
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left, bisect_right
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+from . import freelist, tree
+from . import page as pagemod
+from .errors import (
+    BadTxnError,
+    BadValsizeError,
+    Error,
+    MapFullError,
+    ReadonlyError,
+    closed_error,
+    corrupted,
+)
+from .layout import (
+    F_BIGDATA,
+    FREE_DBI,
+    MAIN_DBI,
+    MAX_DATA_SIZE,
+    MAX_KEY_SIZE,
+    OVERFLOW_HEADER,
+    P_BRANCH,
+    P_INVALID,
+    P_OVERFLOW,
+    PAGEHDRSZ,
+    overflow_pages,
+)
+from .page import Page
+from .tree import DbState
+
+if TYPE_CHECKING:
+    from .cursor import Cursor
+    from .environment import Environment, _Database
+
+_UNICODE = "Won't implicitly convert Unicode to bytes; use .encode()"
+
+
+def to_bytes(obj: Any) -> bytes:
+    """Bytes of a buffer-protocol object; `TypeError` for `str` and non-buffers."""
+    cls = obj.__class__
+    if cls is bytes:
+        return obj
+    if isinstance(obj, str):
+        raise TypeError(_UNICODE)
+    try:
+        return bytes(memoryview(obj))
+    except TypeError:
+        raise TypeError("expected a bytes-like object, got %s" % cls.__name__) from None
+
+
+def check_key(key: Any, what: str) -> bytes:
+    if key.__class__ is not bytes:
+        key = to_bytes(key)
+    if not 0 < len(key) <= MAX_KEY_SIZE:
+        raise BadValsizeError(what, BadValsizeError.MDB_CODE)
+    return key
+
+
+class Transaction:
+    """A read snapshot or the environment's single write transaction.
+
+    ``Transaction(env, db=None, parent=None, write=False, buffers=False)``; usually
+    ``env.begin(...)``. As a context manager it commits when the block ends normally and
+    aborts on an exception.
+    """
+
+    def __init__(self, env: Environment, db: Optional[_Database] = None,
+                 parent: Optional[Transaction] = None, write: bool = False,
+                 buffers: bool = False) -> None:
+        env._check_open()
+        self.env = env
+        self._db = db if db is not None else env._main_db
+        self._write = bool(write)
+        self._buffers = bool(buffers)
+        self._done = False
+        self._spoiled = False
+        self._gen = 0
+        self._cursors: List[Cursor] = []
+        self._owner = 0
+        if parent is not None:
+            from .errors import InvalidParameterError
+            raise InvalidParameterError(
+                "nested transactions arrive in a later purelmdb release", 22)
+        if self._write:
+            env._begin_write(self)
+        else:
+            env._begin_read(self)
+
+    # -- set-up (called by the environment with its locks held) ---------------------------------
+
+    def _init_snapshot(self, snap: Any, txnid: int) -> None:
+        meta, self._map, self._mv = snap
+        self._meta = meta
+        self._txnid = txnid
+        self._psize = self.env._psize
+        self._caches = self.env._caches
+        self._last_pg = meta.last_pg
+        free = meta.free_db
+        main = meta.main_db
+        self._dbs: Dict[int, DbState] = {
+            FREE_DBI: DbState.from_record(free, True),
+            MAIN_DBI: DbState.from_record(main, False),
+        }
+        if self._write:
+            self.dirty: Dict[int, Page] = {}
+            self.ovf: Dict[int, bytes] = {}     # dirty overflow runs: first pgno -> value
+            self.freed: List[int] = []          # pages this txn stops using (clean ones)
+            self.loose: List[int] = []          # pages allocated and freed in this txn
+            self.next_pgno = meta.last_pg + 1
+            self.reclaim = freelist.Reclaimer(self)
+            self.page = self._page_write      
+        else:
+            self.page = self._page_read       
+
+    @property
+    def psize(self) -> int:
+        return self._psize
+
+    # -- page access ----------------------------------------------------------------------------
+
+    def _load(self, pgno: int, rev: bool) -> Page:
+        if pgno < 2 or pgno > self._last_pg:
+            raise corrupted(pgno, "page number out of range (last page %d)" % self._last_pg)
+        cache = self._caches[rev]
+        p = pagemod.decode(self._map, pgno, self._psize, rev)
+        if len(cache) >= self.env._cache_pages:
+            try:
+                del cache[next(iter(cache))]
+            except (KeyError, RuntimeError, StopIteration):
+                pass
+        cache[pgno] = p
+        return p
+
+    def _page_read(self, pgno: int, rev: bool = False) -> Page:
+        p = self._caches[rev].get(pgno)
+        if p is None:
+            p = self._load(pgno, rev)
+        return p
+
+    def _page_write(self, pgno: int, rev: bool = False) -> Page:
+        p = self.dirty.get(pgno)
+        if p is None:
+            p = self._caches[rev].get(pgno)
+            if p is None:
+                p = self._load(pgno, rev)
+        return p
+
+    def read_map(self, offset: int, size: int) -> bytes:
+        return self._map[offset:offset + size]
+
+    # -- writer's page allocation (used by tree.py and freelist.py) -----------------------------
+
+    def alloc(self, n: int) -> int:
+        if n == 1 and self.loose:
+            return self.loose.pop()
+        pgno = self.reclaim.take(n)
+        if pgno is not None:
+            return pgno
+        pgno = self.next_pgno
+        limit = self.env._max_pgno
+        if limit is not None and pgno + n >= limit:
+            raise MapFullError("mdb_put", MapFullError.MDB_CODE)
+        self.next_pgno = pgno + n
+        return pgno
+
+    def touch(self, page: Page) -> Page:
+        """The dirty copy of a clean page; the clean one is freed."""
+        new = page.copy(self.alloc(1))
+        self.dirty[new.pgno] = new
+        self.freed.append(page.pgno)
+        return new
+
+    def free(self, pgno: int, n: int) -> None:
+        if self.dirty.pop(pgno, None) is not None or pgno in self.ovf:
+            self.ovf.pop(pgno, None)
+            self.loose.extend(range(pgno, pgno + n))
+        else:
+            self.freed.extend(range(pgno, pgno + n))
+
+    # -- values -----------------------------------------------------------------------------------
+
+    def _overflow_run(self, pgno: int, size: int) -> int:
+        """Validate the clean overflow run at ``pgno``; return the file offset of its data."""
+        need = overflow_pages(size, self._psize)
+        if pgno < 2 or pgno + need - 1 > self._last_pg:
+            raise corrupted(pgno, "overflow page out of range")
+        base = pgno * self._psize
+        if base + PAGEHDRSZ + size > len(self._map):
+            raise corrupted(pgno, "overflow run beyond EOF")
+        _p, _pad, flags, pages = OVERFLOW_HEADER.unpack_from(self._map, base)
+        if not flags & P_OVERFLOW or pages < need:
+            raise corrupted(pgno, "not an overflow page of %d pages" % need)
+        return base + PAGEHDRSZ
+
+    def _value(self, v: Any, size: int, fl: int) -> Any:
+        """A leaf value as the user sees it (bytes, or a memoryview with buffers=True)."""
+        if fl & F_BIGDATA:
+            if self._write:
+                data = self.ovf.get(v)
+                if data is not None:
+                    return memoryview(data) if self._buffers else data
+            off = self._overflow_run(v, size)
+        elif v.__class__ is int:
+            off = v
+        else:
+            return memoryview(v) if self._buffers else v
+        if self._buffers:
+            return self._mv[off:off + size]
+        return self._map[off:off + size]
+
+    # -- checks -----------------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._done:
+            raise closed_error()
+        if self._spoiled:
+            raise BadTxnError("mdb_txn", BadTxnError.MDB_CODE)
+
+    def _check_write(self, what: str) -> None:
+        self._check()
+        if not self._write:
+            raise ReadonlyError(what, ReadonlyError.MDB_CODE)
+        if self._owner != threading.get_ident():
+            raise Error("%s: a write transaction may only be used by the thread that began it"
+                        % what)
+
+    def _dbstate(self, db: Optional[_Database]) -> DbState:
+        if db is None:
+            db = self._db
+        return self._dbs[db._dbi(self)]
+
+    def _spoil(self, exc: BaseException) -> None:
+        if self._write and isinstance(exc, Error) and not isinstance(exc, BadValsizeError):
+            self._spoiled = True
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def id(self) -> int:
+        """The snapshot's transaction id (read), or the id this one commits as (write)."""
+        self._check()
+        return self._txnid
+
+    def stat(self, db: Optional[_Database] = None) -> Dict[str, int]:
+        """Statistics of ``db`` (default: the transaction's database), as `Environment.stat`."""
+        self._check()
+        d = self._dbstate(db)
+        return {"psize": self._psize, "depth": d.depth, "branch_pages": d.branch_pages,
+                "leaf_pages": d.leaf_pages, "overflow_pages": d.overflow_pages,
+                "entries": d.entries}
+
+    def get(self, key: Any, default: Any = None, db: Optional[_Database] = None) -> Any:
+        """The value of ``key``, or ``default``. O(log n) page visits, no copying of pages."""
+        if self._done or self._spoiled:
+            self._check()
+        if key.__class__ is not bytes:
+            key = to_bytes(key)
+        n = len(key)
+        if not n or n > MAX_KEY_SIZE:
+            if not n:
+                raise BadValsizeError("mdb_get", BadValsizeError.MDB_CODE)
+            return default
+        d = self._dbs[MAIN_DBI] if db is None and self._db._is_main else self._dbstate(db)
+        if d.rev:
+            key = key[::-1]
+        root = d.root
+        if root == P_INVALID:
+            return default
+        page = self.page
+        p = page(root, d.rev)
+        for _ in range(d.depth - 1):
+            if not p.flags & P_BRANCH:
+                raise corrupted(p.pgno, "leaf page above the recorded depth")
+            p = page(p.vals[bisect_right(p.keys, key) - 1], d.rev)
+        if p.flags & P_BRANCH:
+            raise corrupted(p.pgno, "branch page at leaf depth")
+        keys = p.keys
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            v = p.vals[i]
+            fl = p.nfl[i]  # type: ignore[index]
+            if not fl and v.__class__ is int and not self._buffers:
+                return self._map[v:v + p.sizes[i]]  # type: ignore[index]
+            return self._value(v, p.sizes[i], fl)  # type: ignore[index]
+        return default
+
+    def put(self, key: Any, value: Any, dupdata: bool = True, overwrite: bool = True,
+            append: bool = False, db: Optional[_Database] = None) -> bool:
+        """Store ``value`` under ``key``. False when refused: the key exists and
+        ``overwrite=False``, or ``append=True`` and the key is not past the last one."""
+        self._check_write("mdb_put")
+        key = check_key(key, "mdb_put")
+        if value.__class__ is not bytes:
+            value = to_bytes(value)
+        d = self._dbstate(db)
+        try:
+            return self._put(d, key[::-1] if d.rev else key, value, overwrite, append)
+        except BaseException as exc:
+            self._spoil(exc)
+            raise
+
+    def _put(self, d: DbState, skey: bytes, value: bytes, overwrite: bool,
+             append: bool) -> bool:
+        """Insert or overwrite (``skey`` in sort form). The workhorse of every write."""
+        if len(value) > MAX_DATA_SIZE:
+            raise BadValsizeError("mdb_put", BadValsizeError.MDB_CODE)
+        if append:
+            path = tree.edge(self, d, True)
+            if path is not None:
+                pages, idxs = path
+                last = pages[-1].keys[idxs[-1]]
+                if skey <= last:
+                    return False
+                idxs[-1] += 1
+        else:
+            path = tree.search(self, d, skey)
+        self._gen += 1
+        if path is None:
+            val, size, fl = self._make_value(d, skey, value)
+            tree.insert_first(self, d, skey, val, size, fl)
+            d.entries += 1
+            d.changed = True
+            return True
+        pages, idxs = path
+        leaf = pages[-1]
+        i = idxs[-1]
+        exists = i < len(leaf.keys) and leaf.keys[i] == skey
+        if exists and not overwrite:
+            return False
+        tree.touch_path(self, d, pages, idxs)
+        d.changed = True
+        leaf = pages[-1]
+        if exists:
+            old_fl = leaf.nfl[i]  # type: ignore[index]
+            if old_fl & F_BIGDATA:
+                old = leaf.vals[i]
+                run = self.ovf.get(old)
+                need = overflow_pages(len(value), self._psize)
+                if run is not None and overflow_pages(len(run), self._psize) >= need \
+                        and 8 + len(skey) + len(value) > self.env._nodemax:
+                    self.ovf[old] = value  # a run of this txn is rewritten in place
+                    tree.leaf_set(self, d, pages, idxs, old, len(value), F_BIGDATA)
+                    return True
+                self._free_overflow(d, old, leaf.sizes[i])  # type: ignore[index]
+            val, size, fl = self._make_value(d, skey, value)
+            tree.leaf_set(self, d, pages, idxs, val, size, fl)
+            return True
+        val, size, fl = self._make_value(d, skey, value)
+        tree.leaf_insert(self, d, pages, idxs, skey, val, size, fl)
+        d.entries += 1
+        return True
+
+    def _make_value(self, d: DbState, skey: bytes, value: bytes) -> tuple[Any, int, int]:
+        """Node contents for a value: inline, or a new overflow run."""
+        size = len(value)
+        if 8 + len(skey) + size <= self.env._nodemax:
+            return value, size, 0
+        n = overflow_pages(size, self._psize)
+        pgno = self.alloc(n)
+        self.ovf[pgno] = value
+        d.overflow_pages += n
+        return pgno, size, F_BIGDATA
+
+    def _free_overflow(self, d: DbState, pgno: int, size: int) -> None:
+        if pgno in self.ovf:
+            n = overflow_pages(len(self.ovf[pgno]), self._psize)
+        else:
+            self._overflow_run(pgno, size)
+            n = OVERFLOW_HEADER.unpack_from(self._map, pgno * self._psize)[3]
+        d.overflow_pages -= n
+        self.free(pgno, n)
+
+    def replace(self, key: Any, value: Any, db: Optional[_Database] = None) -> Any:
+        """Store ``value`` and return the previous value (as bytes) or None."""
+        self._check_write("mdb_put")
+        key = check_key(key, "mdb_put")
+        old = self._get_bytes(key, db)
+        self.put(key, value, db=db)
+        return old
+
+    def pop(self, key: Any, db: Optional[_Database] = None) -> Any:
+        """Delete ``key`` and return its value (as bytes), or None if absent."""
+        self._check_write("mdb_del")
+        key = check_key(key, "mdb_del")
+        old = self._get_bytes(key, db)
+        if old is not None:
+            self.delete(key, db=db)
+        return old
+
+    def _get_bytes(self, key: bytes, db: Optional[_Database]) -> Optional[bytes]:
+        v = self.get(key, None, db)
+        if v is not None and v.__class__ is not bytes:
+            v = bytes(v)
+        return v
+
+    def delete(self, key: Any, value: Any = b"", db: Optional[_Database] = None) -> bool:
+        """Delete ``key``; True if it existed. (``value`` matters for dupsort databases.)"""
+        self._check_write("mdb_del")
+        key = check_key(key, "mdb_del")
+        d = self._dbstate(db)
+        try:
+            return self._delete(d, key[::-1] if d.rev else key)
+        except BaseException as exc:
+            self._spoil(exc)
+            raise
+
+    def _delete(self, d: DbState, skey: bytes) -> bool:
+        path = tree.search(self, d, skey)
+        if path is None:
+            return False
+        pages, idxs = path
+        leaf = pages[-1]
+        i = idxs[-1]
+        if i >= len(leaf.keys) or leaf.keys[i] != skey:
+            return False
+        self._delete_at(d, pages, idxs)
+        return True
+
+    def _delete_at(self, d: DbState, pages: List[Page], idxs: List[int]) -> None:
+        self._gen += 1
+        tree.touch_path(self, d, pages, idxs)
+        d.changed = True
+        leaf = pages[-1]
+        i = idxs[-1]
+        if leaf.nfl[i] & F_BIGDATA:  # type: ignore[index]
+            self._free_overflow(d, leaf.vals[i], leaf.sizes[i])  # type: ignore[index]
+        tree.leaf_delete(self, d, pages, idxs)
+        d.entries -= 1
+
+    def drop(self, db: _Database, delete: bool = True) -> None:
+        """Empty ``db`` (named databases arrive in a later release: only the main one now)."""
+        self._check_write("mdb_drop")
+        d = self._dbstate(db)
+        try:
+            self._gen += 1
+            freelist.free_tree(self, d)
+            d.changed = True
+        except BaseException as exc:
+            self._spoil(exc)
+            raise
+
+    def cursor(self, db: Optional[_Database] = None) -> Cursor:
+        """A new, unpositioned cursor on ``db`` (default: the transaction's database)."""
+        from .cursor import Cursor
+        return Cursor(db if db is not None else self._db, self)
+
+    # -- ending -----------------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Make the writes durable and end the transaction (a read one just ends)."""
+        self._check()
+        if self._write:
+            try:
+                self.env._commit(self)
+            except BaseException:
+                self._finish()
+                raise
+        self._finish()
+
+    def abort(self) -> None:
+        """Discard the writes and end the transaction; a no-op once it has ended."""
+        if not self._done:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        for c in self._cursors:
+            c._txn_ended()
+        self._cursors = []
+        if self._write:
+            self.dirty = {}
+            self.ovf = {}
+            self.env._end_write(self)
+        else:
+            self.env._end_read(self)
+        self._map = None
+        self._mv = None
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._done:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        try:
+            if not self._done:
+                self._finish()
+        except Exception:
+            pass
