@@ -392,9 +392,52 @@ class Cursor:
             if not step():
                 return
 
+    def _walk(self, forward: bool, keys: bool, values: bool) -> Iterator[Any]:
+        """`iternext`/`iterprev` over plain records: steps inside a leaf without a method call
+        per record, and falls back to `next()`/`prev()` at a leaf's end or whenever anything
+        (a write in the transaction, a move of this cursor) changed the position."""
+        self._fresh()
+        if not self._valid and not (self.first() if forward else self.last()):
+            return
+        txn = self.txn
+        want_value = values or not keys
+        want_key = keys or not values
+        while True:
+            pages = self._pages
+            leaf = pages[-1]  # type: ignore[index]
+            idxs = self._idxs
+            i = idxs[-1]
+            lkeys, lvals, lsizes, lnfl = leaf.keys, leaf.vals, leaf.sizes, leaf.nfl
+            n = len(lkeys)
+            gen = txn._gen
+            m = txn._map
+            plain = not (self._d.rev or txn._buffers)
+            while True:
+                if want_key:
+                    k = lkeys[i] if plain else self._out_key(lkeys[i])
+                if want_value:
+                    v = lvals[i]
+                    if plain and v.__class__ is int and not lnfl[i]:  # type: ignore[index]
+                        v = m[v:v + lsizes[i]]  # type: ignore[index]
+                    else:
+                        v = txn._value(v, lsizes[i], lnfl[i])  # type: ignore[index]
+                    yield (k, v) if want_key else v
+                else:
+                    yield k
+                if (self._closed or txn._done or txn._gen != gen or self._pages is not pages
+                        or idxs[-1] != i or not self._valid or self._deleted or self._eof):
+                    break
+                i = i + 1 if forward else i - 1
+                if not 0 <= i < n:
+                    break
+                idxs[-1] = i
+                self._skey = lkeys[i]
+            if not (self.next() if forward else self.prev()):
+                return
+
     def iternext(self, keys: bool = True, values: bool = True) -> Iterator[Any]:
         """Records forward from the current one (from the first when unpositioned)."""
-        return self._iterate(self.first, self.next, keys, values)
+        return self._walk(True, keys, values)
 
     def iternext_nodup(self, keys: bool = True, values: bool = False) -> Iterator[Any]:
         return self._iterate(self.first, self.next_nodup, keys, values)
@@ -404,7 +447,7 @@ class Cursor:
 
     def iterprev(self, keys: bool = True, values: bool = True) -> Iterator[Any]:
         """Records backward from the current one (from the last when unpositioned)."""
-        return self._iterate(self.last, self.prev, keys, values)
+        return self._walk(False, keys, values)
 
     def iterprev_nodup(self, keys: bool = True, values: bool = False) -> Iterator[Any]:
         return self._iterate(self.last, self.prev_nodup, keys, values)

@@ -52,7 +52,8 @@ def _ptr_struct(n: int) -> struct.Struct:
 class Page:
     """A decoded branch or leaf page (see the module docstring for the fields)."""
 
-    __slots__ = ("pgno", "flags", "keys", "vals", "sizes", "nfl", "used", "dirty", "rev")
+    __slots__ = ("pgno", "flags", "keys", "vals", "sizes", "nfl", "used", "dirty", "rev",
+                 "index")
 
     def __init__(self, pgno: int, flags: int, keys: List[bytes], vals: List[Any],
                  sizes: Optional[List[int]], nfl: Optional[List[int]], used: int,
@@ -66,6 +67,9 @@ class Page:
         self.used = used        # bytes taken by nodes and their pointers
         self.dirty = dirty
         self.rev = rev
+        # clean leaves only, built on first point lookup: key -> position (a dict probe
+        # touches far less memory than a binary search over key objects)
+        self.index: Optional[Dict[bytes, int]] = None
 
     @property
     def is_leaf(self) -> bool:

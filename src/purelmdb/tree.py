@@ -24,7 +24,7 @@ from bisect import bisect_left, bisect_right
 from typing import Any, List, Optional, Tuple
 
 from .errors import corrupted
-from .layout import FILL_THRESHOLD, MAX_DEPTH, P_BRANCH, P_INVALID, PAGEHDRSZ
+from .layout import F_BIGDATA, FILL_THRESHOLD, MAX_DEPTH, P_BRANCH, P_INVALID, PAGEHDRSZ
 from .page import Page, branch_node_size, leaf_node_size, new_branch, new_leaf
 
 Path = Tuple[List[Page], List[int]]
@@ -75,17 +75,21 @@ def search(txn: Any, db: DbState, skey: bytes) -> Optional[Path]:
     root = db.root
     if root == P_INVALID:
         return None
-    page = txn.page(root)
+    rev = db.rev
+    get_page = txn.page
+    page = get_page(root, rev)
     pages = [page]
     idxs: List[int] = []
     depth = db.depth
-    for _ in range(depth - 1):
+    level = depth
+    while level > 1:
         if not page.flags & P_BRANCH:
             raise corrupted(page.pgno, "leaf page above the recorded depth %d" % depth)
         i = bisect_right(page.keys, skey) - 1
         idxs.append(i)
-        page = txn.page(page.vals[i])
+        page = get_page(page.vals[i], rev)
         pages.append(page)
+        level -= 1
     if page.flags & P_BRANCH or depth < 1 or depth > MAX_DEPTH:
         raise corrupted(page.pgno, "branch page at leaf depth %d" % depth)
     idxs.append(bisect_left(page.keys, skey))
@@ -97,7 +101,7 @@ def edge(txn: Any, db: DbState, last: bool) -> Optional[Path]:
     root = db.root
     if root == P_INVALID:
         return None
-    page = txn.page(root)
+    page = txn.page(root, db.rev)
     pages = [page]
     idxs: List[int] = []
     return descend_edge(txn, db, pages, idxs, page, last)
@@ -111,7 +115,7 @@ def descend_edge(txn: Any, db: DbState, pages: List[Page], idxs: List[int], page
             raise corrupted(page.pgno, "tree deeper than the recorded depth %d" % db.depth)
         i = len(page.keys) - 1 if last else 0
         idxs.append(i)
-        page = txn.page(page.vals[i])
+        page = txn.page(page.vals[i], db.rev)
         pages.append(page)
     if len(pages) != db.depth:
         raise corrupted(page.pgno, "leaf at depth %d, record says %d" % (len(pages), db.depth))
@@ -141,7 +145,7 @@ def step(txn: Any, db: DbState, pages: List[Page], idxs: List[int], forward: boo
     del pages[level + 1:]
     del idxs[level + 1:]
     idxs[level] = j
-    child = txn.page(pages[level].vals[j])
+    child = txn.page(pages[level].vals[j], db.rev)
     pages.append(child)
     descend_edge(txn, db, pages, idxs, child, not forward)
     if not pages[-1].keys:
@@ -153,6 +157,8 @@ def step(txn: Any, db: DbState, pages: List[Page], idxs: List[int], forward: boo
 
 def touch_path(txn: Any, db: DbState, pages: List[Page], idxs: List[int]) -> None:
     """Make every page of the path dirty, top-down, re-linking parents to the copies."""
+    if pages[-1].dirty:
+        return  # a dirty page is only ever reachable through dirty parents
     page = pages[0]
     if not page.dirty:
         page = pages[0] = txn.touch(page)
@@ -187,8 +193,9 @@ def leaf_insert(txn: Any, db: DbState, pages: List[Page], idxs: List[int], skey:
     leaf.vals.insert(i, val)
     leaf.sizes.insert(i, size)  # type: ignore[union-attr]
     leaf.nfl.insert(i, nflags)  # type: ignore[union-attr]
-    leaf.used += leaf_node_size(len(skey), size, nflags)
-    if leaf.used > txn.psize - PAGEHDRSZ:
+    used = leaf.used + ((17 + len(skey) + (8 if nflags & F_BIGDATA else size)) & ~1) + 2
+    leaf.used = used
+    if used > txn.psize - PAGEHDRSZ:
         _split_upwards(txn, db, pages, idxs, len(pages) - 1)
 
 
@@ -348,7 +355,7 @@ def rebalance(txn: Any, db: DbState, pages: List[Page], idxs: List[int], level: 
             # an only child: nothing to borrow from; the parent will collapse it
             level -= 1
             continue
-        sib = txn.page(parent.vals[si])
+        sib = txn.page(parent.vals[si], db.rev)
         if not sib.dirty:
             sib = txn.touch(sib)
             parent.vals[si] = sib.pgno

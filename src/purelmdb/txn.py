@@ -119,6 +119,7 @@ class Transaction:
             FREE_DBI: DbState.from_record(free, True),
             MAIN_DBI: DbState.from_record(main, False),
         }
+        self._d0 = self._dbs[self._db._dbi(self)]   # the default database's state
         if self._write:
             self.dirty: Dict[int, Page] = {}
             self.ovf: Dict[int, bytes] = {}     # dirty overflow runs: first pgno -> value
@@ -277,19 +278,45 @@ class Transaction:
             if not n:
                 raise BadValsizeError("mdb_get", BadValsizeError.MDB_CODE)
             return default
-        d = self._dbs[MAIN_DBI] if db is None and self._db._is_main else self._dbstate(db)
-        if d.rev:
+        d = self._d0 if db is None else self._dbstate(db)
+        rev = d.rev
+        if rev:
             key = key[::-1]
         root = d.root
         if root == P_INVALID:
             return default
-        page = self.page
-        p = page(root, d.rev)
-        for _ in range(d.depth - 1):
-            if not p.flags & P_BRANCH:
-                raise corrupted(p.pgno, "leaf page above the recorded depth")
-            p = page(p.vals[bisect_right(p.keys, key) - 1], d.rev)
-        if p.flags & P_BRANCH:
+        depth = d.depth
+        if self._write:
+            page = self._page_write
+            p = page(root, rev)
+            while depth > 1:
+                if not p.flags & P_BRANCH:
+                    raise corrupted(p.pgno, "leaf page above the recorded depth")
+                p = page(p.vals[bisect_right(p.keys, key) - 1], rev)
+                depth -= 1
+        else:
+            # the hot path: cached decoded pages, no function call per level
+            cache = self._caches[rev]
+            p = cache.get(root) or self._load(root, rev)
+            while depth > 1:
+                if not p.flags & P_BRANCH:
+                    raise corrupted(p.pgno, "leaf page above the recorded depth")
+                c = p.vals[bisect_right(p.keys, key) - 1]
+                p = cache.get(c) or self._load(c, rev)
+                depth -= 1
+            if depth == 1 and not p.flags & P_BRANCH:
+                ix = p.index
+                if ix is None:
+                    keys = p.keys
+                    ix = p.index = dict(zip(keys, range(len(keys))))
+                i = ix.get(key)
+                if i is None:
+                    return default
+                v = p.vals[i]
+                if not p.nfl[i] and v.__class__ is int and not self._buffers:  # type: ignore[index]
+                    return self._map[v:v + p.sizes[i]]  # type: ignore[index]
+                return self._value(v, p.sizes[i], p.nfl[i])  # type: ignore[index]
+        if p.flags & P_BRANCH or depth != 1:
             raise corrupted(p.pgno, "branch page at leaf depth")
         keys = p.keys
         i = bisect_left(keys, key)
