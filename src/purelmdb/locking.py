@@ -72,7 +72,7 @@ __all__ = ["LockFile", "lock_path_for", "lock_file_size", "readers_for_size"]
 # -- layout -------------------------------------------------------------------------------------
 
 HEADER = struct.Struct("<II40sQI4x40s24x")  # magic, format, rmutex, txnid, numreaders, wmutex
-HEADER_SIZE = HEADER.size                   # 128
+HEADER_SIZE = HEADER.size  # 128
 READER_SLOT_SIZE = 64
 TXNID = struct.Struct("<Q")
 TXNID_OFFSET = 48
@@ -174,9 +174,16 @@ class LockFile:
     max_readers: int
     active: bool
 
-    def __init__(self, path: str, *, readonly: bool, mode: int, max_readers: int,
-                 env_path: Optional[str] = None,
-                 _open: Callable[[str, int, int], int] = os.open) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        readonly: bool,
+        mode: int,
+        max_readers: int,
+        env_path: Optional[str] = None,
+        _open: Callable[[str, int, int], int] = os.open,
+    ) -> None:
         if max_readers < 1:
             raise InvalidParameterError("mdb_env_set_maxreaders", errno.EINVAL)
         name = path if env_path is None else env_path
@@ -191,9 +198,11 @@ class LockFile:
         self._closed = False
         with _registry_lock:
             try:
-                _claim(_file_key(os.stat(path)), name)
+                st: Optional[os.stat_result] = os.stat(path)
             except OSError:
-                pass  # missing: nobody here has it open; unreadable: open() reports it
+                st = None  # missing: nobody here has it open; unreadable: open() reports it
+            if st is not None:
+                _claim(_file_key(st), name)
             try:
                 fd = _open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
             except OSError as exc:
@@ -230,7 +239,8 @@ class LockFile:
             raise LockError(
                 "%s: environment is in use by another process%s; purelmdb opens environments "
                 "exclusively, so it must be closed there first" % (name, by),
-                errno.EAGAIN) from None
+                errno.EAGAIN,
+            ) from None
 
     @staticmethod
     def _init_header(fd: int, max_readers: int, name: str) -> int:
@@ -254,9 +264,11 @@ class LockFile:
         if self._closed:
             raise closed_error()
         if self._pid != os.getpid():
-            raise Error("The lock file %r was opened by process %d and cannot be used after "
-                        "fork() in process %d; open the environment again" % (
-                            self.path, self._pid, os.getpid()))
+            raise Error(
+                "The lock file %r was opened by process %d and cannot be used after "
+                "fork() in process %d; open the environment again"
+                % (self.path, self._pid, os.getpid())
+            )
 
     def publish_txnid(self, txnid: int) -> None:
         """Store ``txnid`` as the last committed transaction (``lock.txnid``, offset 48).
@@ -267,8 +279,14 @@ class LockFile:
         self._check_usable()
         data = TXNID.pack(txnid)
         if self._fd is not None:
-            _pwrite_all(self._fd, data, TXNID_OFFSET)
+            self._write_txnid(self._fd, data)
         self._txnid = txnid
+
+    def _write_txnid(self, fd: int, data: bytes) -> None:
+        try:
+            _pwrite_all(fd, data, TXNID_OFFSET)
+        except OSError as exc:
+            raise from_oserror(self.path, exc) from None
 
     def num_readers(self) -> int:
         """The ``numreaders`` field: reader slots ever used (always 0 in exclusive mode)."""
@@ -288,7 +306,7 @@ class LockFile:
         fd = self._fd
         try:
             if fd is not None and self._pid == os.getpid():
-                _pwrite_all(fd, TXNID.pack(self._txnid), TXNID_OFFSET)
+                self._write_txnid(fd, TXNID.pack(self._txnid))
                 fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0, os.SEEK_SET)
         finally:
             with _registry_lock:
