@@ -1,16 +1,18 @@
 """Cursors: positioned walks over one database of a transaction.
 
-Theory of operation. A cursor holds a tree path (pages and indices, root first) to its
-record, plus the record's key. A write in the same transaction may split, merge or copy the
-pages of that path, so every write bumps the transaction's generation; a cursor that finds its
-generation stale searches its key again. If the key is gone (deleted through this cursor or
-another), the cursor stands on the record that followed it with the *deleted* mark, as LMDB's
-C_DEL: the next `next()` returns that record instead of skipping it.
+Theory of operation. A cursor holds an internal position like LMDB's: a tree path (pages
+and indices, root first) whose leaf index may stand one past the last record (after deleting
+it, or a search past the end), plus LMDB's C_EOF and C_DEL marks. Separately it holds
+``_valid``, the `lmdb` package's *positioned* flag: every move that fails clears it while the
+internal position stays, e.g. on the last record after `next()` ran off the end.
 
-Like the `lmdb` package, a cursor distinguishes its internal position (where `next()` and
-`prev()` continue from) from being *positioned* in the user's sense: every move that returns
-False leaves it unpositioned (`key()` is ``b''``) while the internal position stays, e.g. at the
-last record after `next()` ran off the end.
+Every write attempt in the transaction bumps its generation. A write may split, merge or copy
+the pages under a path, so a cursor that finds its generation stale searches its key again;
+if the key is gone (another cursor deleted it) the cursor stands on the record that followed
+it, marked deleted, so that `next()` returns that record instead of skipping it. The accessors
+`key()`, `value()` and `item()` of a stale cursor re-read the position as the `lmdb` package
+does with MDB_GET_CURRENT: positioned again if the internal position is on a record, and the
+deleted mark cleared.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Cursor:
         self._valid = False       # positioned in the user's sense
         self._eof = False         # ran off the end; the path is on the last record
         self._deleted = False     # the record under the path replaced a deleted one
-        self._skey = b""          # sort-form key of the path's record
+        self._skey: Optional[bytes] = b""   # sort-form key of the path's record; None: past the end
         self._gen = txn._gen
         txn._cursors.append(self)
 
@@ -90,6 +92,7 @@ class Cursor:
             self._skey = leaf.keys[i]
             self._valid = True
             return True
+        self._skey = None
         self._valid = False
         return False
 
@@ -99,6 +102,15 @@ class Cursor:
         self._d = txn._dbs[self._dbi]
         self._gen = txn._gen
         if self._pages is None:
+            return
+        if self._skey is None:
+            # one past the last record: stays there whatever was written
+            path = tree.edge(txn, self._d, True)
+            if path is None:
+                self._pages = None
+            else:
+                self._pages, self._idxs = path
+                self._idxs[-1] += 1
             return
         path = tree.search(txn, self._d, self._skey)
         if path is None:
@@ -119,14 +131,24 @@ class Cursor:
                 self._skey = self._pages[-1].keys[self._idxs[-1]]
                 return
             self._idxs[-1] = len(self._pages[-1].keys)
+            self._skey = None
             self._valid = False
             return
         self._skey = leaf.keys[i]
 
     def _fresh(self) -> None:
+        """Before a move: follow any write in the transaction."""
         self._check()
         if self._gen != self.txn._gen:
             self._sync()
+
+    def _get_current(self) -> None:
+        """Before reading the record: what MDB_GET_CURRENT does after a write."""
+        self._check()
+        if self._gen != self.txn._gen:
+            self._sync()
+            self._deleted = False
+            self._valid = self._pages is not None and self._idxs[-1] < len(self._pages[-1].keys)
 
     def _current(self) -> Tuple[Page, int]:
         return self._pages[-1], self._idxs[-1]  # type: ignore[index]
@@ -135,14 +157,14 @@ class Cursor:
 
     def key(self) -> Any:
         """The current key (``b''`` when unpositioned)."""
-        self._fresh()
+        self._get_current()
         if not self._valid:
             return b""
         return self._out_key(self._skey)
 
     def value(self) -> Any:
         """The current value (``b''`` when unpositioned)."""
-        self._fresh()
+        self._get_current()
         if not self._valid:
             return b""
         leaf, i = self._current()
@@ -150,7 +172,7 @@ class Cursor:
 
     def item(self) -> Tuple[Any, Any]:
         """``(key, value)`` of the current record, ``(b'', b'')`` when unpositioned."""
-        self._fresh()
+        self._get_current()
         if not self._valid:
             return b"", b""
         leaf, i = self._current()
@@ -245,20 +267,36 @@ class Cursor:
         self._check()
         raise IncompatibleError("mdb_cursor_get", IncompatibleError.MDB_CODE)
 
+    def _seek(self, skey: bytes) -> bool:
+        """Internal position on the first record >= ``skey``; True if that is ``skey``.
+        Positioned in the user's sense only if such a record exists."""
+        d = self._db_state()
+        path = tree.search(self.txn, d, skey)
+        self._set(path)
+        if path is None:
+            return False
+        pages, idxs = path
+        if idxs[-1] >= len(pages[-1].keys):
+            # the successor is the first record of the next leaf, if there is one
+            idxs[-1] = len(pages[-1].keys) - 1
+            if pages[-1].keys and tree.step(self.txn, d, pages, idxs, True):
+                self._skey = pages[-1].keys[idxs[-1]]
+                self._valid = True
+                return False
+            idxs[-1] = len(pages[-1].keys)
+            self._skey = None
+            self._eof = True
+            self._valid = False
+            return False
+        return self._skey == skey
+
     def set_key(self, key: Any, /) -> bool:
         """Move to exactly ``key``; False (unpositioned) if absent."""
         self._check()
         key = check_key(key, "mdb_cursor_get")
-        d = self._db_state()
-        skey = key[::-1] if d.rev else key
-        path = tree.search(self.txn, d, skey)
-        if path is not None:
-            leaf = path[0][-1]
-            i = path[1][-1]
-            if i < len(leaf.keys) and leaf.keys[i] == skey:
-                return self._set(path)
-        self._valid = False
-        return False
+        found = self._seek(key[::-1] if self._d.rev else key)
+        self._valid = found
+        return found
 
     def set_range(self, key: Any, /) -> bool:
         """Move to the first key >= ``key`` (``b''``: the first record)."""
@@ -268,17 +306,8 @@ class Cursor:
         if not key:
             return self.first()
         key = check_key(key, "mdb_cursor_get")
-        d = self._db_state()
-        path = tree.search(self.txn, d, key[::-1] if d.rev else key)
-        if path is not None:
-            pages, idxs = path
-            if idxs[-1] >= len(pages[-1].keys):
-                # the successor is the first record of the next leaf, if any
-                idxs[-1] = len(pages[-1].keys) - 1
-                if not pages[-1].keys or not tree.step(self.txn, d, pages, idxs, True):
-                    self._valid = False
-                    return False
-        return self._set(path)
+        self._seek(key[::-1] if self._d.rev else key)
+        return self._valid
 
     def set_key_dup(self, key: Any, value: Any) -> bool:
         """Move to exactly (key, value): on this database, the key if its value matches."""
@@ -311,6 +340,7 @@ class Cursor:
             val = to_bytes(val)
         d = self._db_state()
         skey = key[::-1] if d.rev else key
+        txn._gen += 1
         try:
             ok = txn._put(d, skey, val, overwrite, append)
         except BaseException as exc:
@@ -334,7 +364,7 @@ class Cursor:
 
     def delete(self, dupdata: bool = False) -> bool:
         """Delete the current record and move to the one after it; False if unpositioned."""
-        self._fresh()
+        self._get_current()
         if not self._valid:
             return False
         txn = self.txn
@@ -347,9 +377,7 @@ class Cursor:
         except BaseException as exc:
             txn._spoil(exc)
             raise
-        self._sync()
-        self._valid = not self._eof and self._pages is not None and \
-            self._idxs[-1] < len(self._pages[-1].keys)
+        self._get_current()
         return True
 
     def replace(self, key: Any, val: Any) -> Any:

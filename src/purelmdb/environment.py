@@ -164,7 +164,7 @@ class Environment:
             if lock:
                 from .locking import LockFile
                 self._lock = LockFile(lock_path, readonly=bool(readonly), mode=file_mode,
-                                      max_readers=max_readers)
+                                      max_readers=max_readers, env_path=path)
             self._file = DataFile(
                 data_path, readonly=bool(readonly), mode=file_mode, io=_io,
                 new_mapsize=map_size if map_size else DEFAULT_MAPSIZE,

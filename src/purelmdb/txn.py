@@ -337,6 +337,7 @@ class Transaction:
         if value.__class__ is not bytes:
             value = to_bytes(value)
         d = self._dbstate(db)
+        self._gen += 1
         try:
             return self._put(d, key[::-1] if d.rev else key, value, overwrite, append)
         except BaseException as exc:
@@ -442,6 +443,7 @@ class Transaction:
         self._check_write("mdb_del")
         key = check_key(key, "mdb_del")
         d = self._dbstate(db)
+        self._gen += 1
         try:
             return self._delete(d, key[::-1] if d.rev else key)
         except BaseException as exc:
