@@ -132,8 +132,14 @@ class Reclaimer:
 def save(txn: Transaction) -> None:
     """Write the free list of a committing transaction (see the module docstring)."""
     rec = txn.reclaim
-    rec.saving = True
     d = txn._dbs[FREE_DBI]
+    # Rewriting the free list copies a few of its pages and may need overflow pages for big
+    # records: take those from reusable records now, or the file would grow a little on
+    # every commit while old records wait.
+    want = 4 * (d.depth + 2) + 2 * (8 * (len(txn.freed) + len(txn.loose)) // txn.psize + 1)
+    while len(rec.pool) < want and rec._consume_next():
+        pass
+    rec.saving = True
     pool_key = rec.consumed[-1] if rec.consumed else None
     to_delete = list(rec.consumed)
     freed_slots = 0

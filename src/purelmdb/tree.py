@@ -193,7 +193,7 @@ def leaf_insert(txn: Any, db: DbState, pages: List[Page], idxs: List[int], skey:
     leaf.vals.insert(i, val)
     leaf.sizes.insert(i, size)  # type: ignore[union-attr]
     leaf.nfl.insert(i, nflags)  # type: ignore[union-attr]
-    used = leaf.used + ((17 + len(skey) + (8 if nflags & F_BIGDATA else size)) & ~1) + 2
+    used = leaf.used + ((9 + len(skey) + (8 if nflags & F_BIGDATA else size)) & ~1) + 2
     leaf.used = used
     if used > txn.psize - PAGEHDRSZ:
         _split_upwards(txn, db, pages, idxs, len(pages) - 1)

@@ -381,7 +381,7 @@ class Transaction:
                 old = leaf.vals[i]
                 run = self.ovf.get(old)
                 need = overflow_pages(len(value), self._psize)
-                if run is not None and overflow_pages(len(run), self._psize) >= need \
+                if run is not None and overflow_pages(len(run), self._psize) == need \
                         and 8 + len(skey) + len(value) > self.env._nodemax:
                     self.ovf[old] = value  # a run of this txn is rewritten in place
                     tree.leaf_set(self, d, pages, idxs, old, len(value), F_BIGDATA)
