@@ -347,7 +347,12 @@ class Cursor:
             txn._spoil(exc)
             raise
         if ok or not append:
+            # LMDB leaves its cursor on the record (the existing one when refused); like the
+            # lmdb package, the positioned flag is only re-read by the next accessor
+            valid = self._valid
             self._set(tree.search(txn, d, skey))
+            self._valid = valid
+            self._gen = -1
         return ok
 
     def putmulti(self, items: Any, dupdata: bool = True, overwrite: bool = True,
@@ -364,8 +369,11 @@ class Cursor:
 
     def delete(self, dupdata: bool = False) -> bool:
         """Delete the current record and move to the one after it; False if unpositioned."""
-        self._get_current()
-        if not self._valid:
+        self._check()
+        if not self._valid:   # the flag as it stands, as the lmdb package checks it
+            return False
+        self._fresh()
+        if self._pages is None or self._idxs[-1] >= len(self._pages[-1].keys):
             return False
         txn = self.txn
         txn._check_write("mdb_cursor_del")
@@ -381,12 +389,11 @@ class Cursor:
         return True
 
     def replace(self, key: Any, val: Any) -> Any:
-        """Store ``val`` under ``key`` and return the old value (bytes) or None."""
+        """Store ``val`` under ``key`` and return the old value (bytes) or None; the cursor
+        stands on the record."""
         self._check()
         key = check_key(key, "mdb_put")
-        old = self.get(key)
-        if old is not None and old.__class__ is not bytes:
-            old = bytes(old)
+        old = self.txn._get_bytes(key, self.db)
         self.put(key, val)
         return old
 
@@ -398,7 +405,18 @@ class Cursor:
         old = self.value()
         if old.__class__ is not bytes:
             old = bytes(old)
-        self.delete()
+        txn = self.txn
+        txn._check_write("mdb_cursor_del")
+        d = self._d
+        path = tree.search(txn, d, self._skey)
+        assert path is not None
+        txn._gen += 1
+        try:
+            txn._delete_at(d, path[0], path[1])
+        except BaseException as exc:
+            txn._spoil(exc)
+            raise
+        self._sync()
         return old
 
     # -- iteration --------------------------------------------------------------------------------
