@@ -346,13 +346,16 @@ class Cursor:
         except BaseException as exc:
             txn._spoil(exc)
             raise
+        # LMDB leaves its cursor on the record (the existing one when refused; the last one
+        # when an append is refused); like the lmdb package, the positioned flag is only
+        # re-read by the next accessor
+        valid = self._valid
         if ok or not append:
-            # LMDB leaves its cursor on the record (the existing one when refused); like the
-            # lmdb package, the positioned flag is only re-read by the next accessor
-            valid = self._valid
             self._set(tree.search(txn, d, skey))
-            self._valid = valid
-            self._gen = -1
+        else:
+            self._set(tree.edge(txn, d, True))
+        self._valid = valid
+        self._gen = -1
         return ok
 
     def putmulti(self, items: Any, dupdata: bool = True, overwrite: bool = True,

@@ -11,9 +11,9 @@ pages it has not handed out yet in ``pool`` (sorted descending: the smallest is 
 LMDB does). At commit, `save` deletes the consumed records, writes this transaction's freed
 pages under its own id and the unused pool under the newest consumed id (still ``< oldest``).
 Writing those records allocates and frees pages itself, so `save` repeats until a round changes
-nothing. It converges because, during the save, the pool only shrinks, the freed list only
-grows, and record values are written with slack (LMDB readers trust a record's count word and
-ignore the rest), so a small change rewrites a value in place instead of reallocating it.
+nothing. It converges because, during the save, the pool only shrinks and the freed list only grows,
+and a value rewritten at its old size takes no page. Records are written at their exact size
+(LMDB readers would accept slack after the count, but the `lmdb` package's verifier does not).
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ from .layout import F_BIGDATA, FREE_DBI, P_BRANCH, P_INVALID, U64
 if TYPE_CHECKING:
     from .tree import DbState
     from .txn import Transaction
-
-_SLACK = 32  # spare slots written into a free-list record
-
 
 def txn_key(txnid: int) -> bytes:
     """Sort form of a free-list key: the big-endian id (the reverse of LMDB's LE bytes)."""
@@ -142,8 +139,6 @@ def save(txn: Transaction) -> None:
     rec.saving = True
     pool_key = rec.consumed[-1] if rec.consumed else None
     to_delete = list(rec.consumed)
-    freed_slots = 0
-    pool_slots = 0
     pool_written = False
     for _round in range(64):
         before = (len(txn.freed) + len(txn.loose), len(rec.pool), txn.next_pgno)
@@ -152,13 +147,10 @@ def save(txn: Transaction) -> None:
         txn.freed.extend(txn.loose)
         txn.loose.clear()
         if txn.freed:
-            if len(txn.freed) > freed_slots:
-                freed_slots = len(txn.freed) + _SLACK
-            txn._put(d, txn_key(txn._txnid), pack_pages(txn.freed, freed_slots), True, False)
+            txn._put(d, txn_key(txn._txnid), pack_pages(txn.freed, len(txn.freed)), True, False)
         if pool_key is not None:
             if rec.pool:
-                pool_slots = max(pool_slots, len(rec.pool))
-                txn._put(d, txn_key(pool_key), pack_pages(rec.pool, pool_slots), True, False)
+                txn._put(d, txn_key(pool_key), pack_pages(rec.pool, len(rec.pool)), True, False)
                 pool_written = True
             elif pool_written:
                 txn._delete(d, txn_key(pool_key))
