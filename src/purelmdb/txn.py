@@ -35,6 +35,7 @@ from .layout import (
     FREE_DBI,
     MAIN_DBI,
     MAX_DATA_SIZE,
+    MAX_DEPTH,
     MAX_KEY_SIZE,
     OVERFLOW_HEADER,
     P_BRANCH,
@@ -127,9 +128,9 @@ class Transaction:
             self.loose: List[int] = []          # pages allocated and freed in this txn
             self.next_pgno = meta.last_pg + 1
             self.reclaim = freelist.Reclaimer(self)
-            self.page = self._page_write      
+            self.page = self._page_write
         else:
-            self.page = self._page_read       
+            self.page = self._page_read
 
     @property
     def psize(self) -> int:
@@ -332,11 +333,14 @@ class Transaction:
             append: bool = False, db: Optional[_Database] = None) -> bool:
         """Store ``value`` under ``key``. False when refused: the key exists and
         ``overwrite=False``, or ``append=True`` and the key is not past the last one."""
-        self._check_write("mdb_put")
-        key = check_key(key, "mdb_put")
+        if self._done or self._spoiled or not self._write \
+                or self._owner != threading.get_ident():
+            self._check_write("mdb_put")
+        if key.__class__ is not bytes or not 0 < len(key) <= MAX_KEY_SIZE:
+            key = check_key(key, "mdb_put")
         if value.__class__ is not bytes:
             value = to_bytes(value)
-        d = self._dbstate(db)
+        d = self._d0 if db is None else self._dbstate(db)
         self._gen += 1
         try:
             return self._put(d, key[::-1] if d.rev else key, value, overwrite, append)
@@ -357,8 +361,33 @@ class Transaction:
                 if skey <= last:
                     return False
                 idxs[-1] += 1
+        elif d.root == P_INVALID:
+            path = None
         else:
-            path = tree.search(self, d, skey)
+            # tree.search, inlined: this is the hot path of every load
+            rev = d.rev
+            dirty = self.dirty
+            cache = self._caches[rev]
+            root = d.root
+            p = dirty.get(root) or cache.get(root) or self._load(root, rev)
+            pages = [p]
+            idxs = []
+            depth = d.depth
+            if depth > MAX_DEPTH:
+                raise corrupted(root, "tree depth %d exceeds %d" % (depth, MAX_DEPTH))
+            while depth > 1:
+                if not p.flags & P_BRANCH:
+                    raise corrupted(p.pgno, "leaf page above the recorded depth")
+                i = bisect_right(p.keys, skey) - 1
+                idxs.append(i)
+                c = p.vals[i]
+                p = dirty.get(c) or cache.get(c) or self._load(c, rev)
+                pages.append(p)
+                depth -= 1
+            if p.flags & P_BRANCH or depth != 1:
+                raise corrupted(p.pgno, "branch page at leaf depth")
+            idxs.append(bisect_left(p.keys, skey))
+            path = pages, idxs
         self._gen += 1
         if path is None:
             val, size, fl = self._make_value(d, skey, value)
