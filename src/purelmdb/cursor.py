@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
 
 from . import tree
 from .errors import IncompatibleError, closed_error
+from .layout import F_SUBDATA
 from .page import Page
 from .txn import check_key, to_bytes
 
@@ -381,8 +382,10 @@ class Cursor:
         txn = self.txn
         txn._check_write("mdb_cursor_del")
         d = self._d
-        path = tree.search(txn, d, self._skey)
+        path = tree.search(txn, d, self._skey)  # type: ignore[arg-type]
         assert path is not None
+        if path[0][-1].nfl[path[1][-1]] & F_SUBDATA:  # type: ignore[index]
+            raise IncompatibleError("mdb_cursor_del", IncompatibleError.MDB_CODE)
         try:
             txn._delete_at(d, path[0], path[1])
         except BaseException as exc:

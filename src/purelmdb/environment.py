@@ -25,14 +25,19 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import freelist
 from .errors import (
+    BadValsizeError,
     DbsFullError,
     Error,
+    IncompatibleError,
     InvalidParameterError,
+    NotFoundError,
     ReadonlyError,
     closed_error,
     from_oserror,
 )
 from .layout import (
+    F_DUPDATA,
+    F_SUBDATA,
     FREE_DBI,
     MAIN_DBI,
     MAX_KEY_SIZE,
@@ -51,7 +56,7 @@ from .layout import (
 )
 from .page import encode
 from .storage import DEFAULT_IO, DataFile, FileIO
-from .txn import Transaction
+from .txn import Transaction, to_bytes
 
 DEFAULT_MAPSIZE = 10485760          # what a new file records when no map_size is given
 DEFAULT_CACHE_PAGES = 8192          # decoded pages kept per environment
@@ -68,7 +73,7 @@ def _uint(value: Any, name: str) -> int:
 
 
 class _Database:
-    """Handle of one database of an environment (only the main one in this release)."""
+    """Handle of one database of an environment: the main one or a named one."""
 
     def __init__(self, env: Environment, index: int, name: Optional[bytes], flags: int) -> None:
         self._env = env
@@ -76,11 +81,21 @@ class _Database:
         self._name = name
         self._flags = flags
         self._is_main = index == MAIN_DBI
+        self._closed = False     # dropped with delete=True, or created by an aborted txn
+
+    @property
+    def _rev(self) -> bool:
+        """Keys compare as their reversed bytes (REVERSEKEY, INTEGERKEY)."""
+        return bool(self._flags & (MDB_REVERSEKEY | MDB_INTEGERKEY))
 
     def _dbi(self, txn: Transaction) -> int:
         if txn.env is not self._env:
             raise InvalidParameterError(
                 "database handle belongs to another environment", errno.EINVAL)
+        if self._closed:
+            raise InvalidParameterError(
+                "database handle was dropped or its creating transaction aborted",
+                errno.EINVAL)
         return self._index
 
     def flags(self, *args: Any) -> Dict[str, bool]:
@@ -196,6 +211,9 @@ class Environment:
         if self._lock is not None:
             self._lock.publish_txnid(meta.txnid)
         self._main_db = _Database(self, MAIN_DBI, None, meta.main_db.flags)
+        # handles by index (0, the free list, has none) and named ones by name
+        self._handles: List[Optional[_Database]] = [None, self._main_db]
+        self._named: Dict[bytes, _Database] = {}
         self._closed = False
 
     # -- files --------------------------------------------------------------------------------
@@ -300,6 +318,7 @@ class Environment:
         dbs = txn._dbs
         if not (txn.dirty or txn.freed or txn.ovf or any(d.changed for d in dbs.values())):
             return
+        txn._write_db_records()
         freelist.save(txn)
         assert self._file is not None
         psize = self._psize
@@ -452,22 +471,85 @@ class Environment:
                 reverse_key: bool = False, dupsort: bool = False, create: bool = True,
                 integerkey: bool = False, integerdup: bool = False,
                 dupfixed: bool = False) -> _Database:
-        """The main database for ``key=None``; named databases arrive in a later release."""
+        """A handle of the database named ``key`` (the main database for None), created
+        with the given flags if missing and ``create``. Without ``txn`` a transaction of its
+        own is used and committed. Flags of an existing database are read from the file."""
         self._check_open()
         if key is None:
             if reverse_key or dupsort or integerkey or integerdup or dupfixed:
                 raise ValueError("May not set flags on the main database")
             return self._main_db
-        if isinstance(key, str):
-            raise TypeError("Won't implicitly convert Unicode to bytes; use .encode()")
-        if self._max_dbs == 0:
-            raise DbsFullError("mdb_dbi_open", DbsFullError.MDB_CODE)
-        raise Error("mdb_dbi_open: named databases are not supported by this purelmdb "
-                    "release yet")
+        name = to_bytes(key).split(b"\0", 1)[0]
+        if not 0 < len(name) <= MAX_KEY_SIZE:
+            raise BadValsizeError("mdb_dbi_open", BadValsizeError.MDB_CODE)
+        with self._state_lock:
+            known = self._named.get(name)
+        if known is not None:
+            return known
+        flags = 0
+        if reverse_key:
+            flags |= MDB_REVERSEKEY
+        if integerkey:
+            flags |= MDB_INTEGERKEY
+        if integerdup:
+            flags |= MDB_INTEGERDUP | MDB_DUPFIXED | MDB_DUPSORT
+        if dupfixed:
+            flags |= MDB_DUPFIXED | MDB_DUPSORT
+        if dupsort:
+            flags |= MDB_DUPSORT
+        if txn is not None:
+            return self._open_named(txn, name, flags, create)
+        if self._writer_thread == threading.get_ident():
+            raise Error("mdb_dbi_open: a write transaction is open in this thread; pass it "
+                        "as open_db(..., txn=txn), or this would deadlock")
+        with Transaction(self, write=not self._readonly) as own:
+            return self._open_named(own, name, flags, create)
+
+    def _open_named(self, txn: Transaction, name: bytes, flags: int,
+                    create: bool) -> _Database:
+        txn._check()
+        with self._state_lock:
+            known = self._named.get(name)
+        if known is not None:
+            return known
+        main = txn._dbs[MAIN_DBI]
+        if main.flags & (MDB_DUPSORT | MDB_INTEGERKEY):
+            raise IncompatibleError("mdb_dbi_open", IncompatibleError.MDB_CODE)
+        found = txn._find_node(main, name)
+        if found is not None:
+            nflags, value = found
+            if not nflags & F_SUBDATA or nflags & F_DUPDATA:
+                raise IncompatibleError("mdb_dbi_open", IncompatibleError.MDB_CODE)
+            flags = DbRecord.unpack(value).flags
+        elif not create:
+            raise NotFoundError("mdb_dbi_open", NotFoundError.MDB_CODE)
+        elif not txn._write:
+            raise ReadonlyError("mdb_dbi_open", errno.EACCES)
+        with self._state_lock:
+            if len(self._named) >= self._max_dbs:
+                raise DbsFullError("mdb_dbi_open", DbsFullError.MDB_CODE)
+            db = _Database(self, len(self._handles), name, flags)
+            self._handles.append(db)
+            self._named[name] = db
+        if found is None:
+            txn._create_db(db)
+        return db
+
+    def _forget_db(self, db: _Database) -> None:
+        """Close a handle: dropped with delete=True, or created by a transaction that
+        aborted."""
+        db._closed = True
+        with self._state_lock:
+            if self._named.get(db._name) is db:  # type: ignore[arg-type]
+                del self._named[db._name]  # type: ignore[arg-type]
 
     def dbs(self, txn: Optional[Transaction] = None) -> List[bytes]:
+        """Names of the named databases, found by walking the main database."""
         self._check_open()
-        return []
+        if txn is not None:
+            return txn._db_names()[:self._max_dbs]
+        with Transaction(self) as own:
+            return own._db_names()[:self._max_dbs]
 
     # -- closing --------------------------------------------------------------------------------
 

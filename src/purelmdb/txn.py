@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import freelist, tree
 from . import page as pagemod
@@ -25,6 +25,7 @@ from .errors import (
     BadTxnError,
     BadValsizeError,
     Error,
+    IncompatibleError,
     MapFullError,
     ReadonlyError,
     closed_error,
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .layout import (
     F_BIGDATA,
+    F_SUBDATA,
     FREE_DBI,
     MAIN_DBI,
     MAX_DATA_SIZE,
@@ -42,6 +44,7 @@ from .layout import (
     P_INVALID,
     P_OVERFLOW,
     PAGEHDRSZ,
+    DbRecord,
     overflow_pages,
 )
 from .page import Page
@@ -120,7 +123,8 @@ class Transaction:
             FREE_DBI: DbState.from_record(free, True),
             MAIN_DBI: DbState.from_record(main, False),
         }
-        self._d0 = self._dbs[self._db._dbi(self)]   # the default database's state
+        self._created: List[Any] = []               # handles of databases created here
+        self._d0 = self._dbstate(self._db)          # the default database's state
         if self._write:
             self.dirty: Dict[int, Page] = {}
             self.ovf: Dict[int, bytes] = {}     # dirty overflow runs: first pgno -> value
@@ -246,8 +250,77 @@ class Transaction:
 
     def _dbstate(self, db: Optional[_Database]) -> DbState:
         if db is None:
-            db = self._db
-        return self._dbs[db._dbi(self)]
+            return self._d0
+        index = db._dbi(self)
+        d = self._dbs.get(index)
+        if d is None:
+            d = self._load_db(db)
+        return d
+
+    def _load_db(self, db: _Database) -> DbState:
+        """A named database's state as this transaction's main database records it."""
+        found = self._find_node(self._dbs[MAIN_DBI], db._name)  # type: ignore[arg-type]
+        if found is not None and found[0] & F_SUBDATA:
+            d = DbState.from_record(DbRecord.unpack(found[1]), db._rev)
+        else:
+            # created after this snapshot was taken: empty here
+            d = DbState(0, db._flags, 0, 0, 0, 0, 0, P_INVALID, db._rev)
+        self._dbs[db._index] = d
+        return d
+
+    def _find_node(self, d: DbState, key: bytes) -> Optional[Tuple[int, bytes]]:
+        """(node flags, value as bytes) of ``key`` in tree ``d``, or None."""
+        skey = key[::-1] if d.rev else key
+        path = tree.search(self, d, skey)
+        if path is None:
+            return None
+        leaf = path[0][-1]
+        i = path[1][-1]
+        if i >= len(leaf.keys) or leaf.keys[i] != skey:
+            return None
+        fl = leaf.nfl[i]  # type: ignore[index]
+        return fl, bytes(self._value(leaf.vals[i], leaf.sizes[i], fl))  # type: ignore[index]
+
+    def _create_db(self, db: _Database) -> None:
+        """Record a new, empty named database in the main database."""
+        d = DbState(0, db._flags, 0, 0, 0, 0, 0, P_INVALID, db._rev)
+        self._dbs[db._index] = d
+        self._created.append(db)
+        self._put_record(db._name, d)  # type: ignore[arg-type]
+
+    def _put_record(self, name: bytes, d: DbState) -> None:
+        main = self._dbs[MAIN_DBI]
+        record = DbRecord(*d.record()).pack()
+        self._gen += 1
+        self._put(main, name[::-1] if main.rev else name, record, True, False, F_SUBDATA)
+        d.changed = False
+
+    def _write_db_records(self) -> None:
+        """At commit: store the records of the named databases this transaction changed."""
+        handles = self.env._handles
+        for index, d in list(self._dbs.items()):
+            if index > MAIN_DBI and d.changed:
+                db = handles[index]
+                if db is not None and not db._closed:
+                    self._put_record(db._name, d)  # type: ignore[arg-type]
+
+    def _db_names(self) -> List[bytes]:
+        """Keys of the main database that are named-database records."""
+        self._check()
+        main = self._dbs[MAIN_DBI]
+        names: List[bytes] = []
+        path = tree.edge(self, main, False)
+        if path is None:
+            return names
+        pages, idxs = path
+        while True:
+            leaf = pages[-1]
+            i = idxs[-1]
+            k = leaf.keys[i][::-1] if main.rev else leaf.keys[i]
+            if leaf.nfl[i] & F_SUBDATA and b"\0" not in k:  # type: ignore[index]
+                names.append(k)
+            if not tree.step(self, main, pages, idxs, True):
+                return names
 
     def _spoil(self, exc: BaseException) -> None:
         if self._write and isinstance(exc, Error) and not isinstance(exc, BadValsizeError):
@@ -349,7 +422,7 @@ class Transaction:
             raise
 
     def _put(self, d: DbState, skey: bytes, value: bytes, overwrite: bool,
-             append: bool) -> bool:
+             append: bool, node_flags: int = 0) -> bool:
         """Insert or overwrite (``skey`` in sort form). The workhorse of every write."""
         if len(value) > MAX_DATA_SIZE:
             raise BadValsizeError("mdb_put", BadValsizeError.MDB_CODE)
@@ -390,7 +463,7 @@ class Transaction:
             path = pages, idxs
         self._gen += 1
         if path is None:
-            val, size, fl = self._make_value(d, skey, value)
+            val, size, fl = self._make_value(d, skey, value, node_flags)
             tree.insert_first(self, d, skey, val, size, fl)
             d.entries += 1
             d.changed = True
@@ -399,8 +472,12 @@ class Transaction:
         leaf = pages[-1]
         i = idxs[-1]
         exists = i < len(leaf.keys) and leaf.keys[i] == skey
-        if exists and not overwrite:
-            return False
+        if exists:
+            if (leaf.nfl[i] ^ node_flags) & F_SUBDATA:  # type: ignore[index]
+                # a named database's record, or a plain key where one should go
+                raise IncompatibleError("mdb_put", IncompatibleError.MDB_CODE)
+            if not overwrite:
+                return False
         tree.touch_path(self, d, pages, idxs)
         d.changed = True
         leaf = pages[-1]
@@ -416,19 +493,20 @@ class Transaction:
                     tree.leaf_set(self, d, pages, idxs, old, len(value), F_BIGDATA)
                     return True
                 self._free_overflow(d, old, leaf.sizes[i])  # type: ignore[index]
-            val, size, fl = self._make_value(d, skey, value)
+            val, size, fl = self._make_value(d, skey, value, node_flags)
             tree.leaf_set(self, d, pages, idxs, val, size, fl)
             return True
-        val, size, fl = self._make_value(d, skey, value)
+        val, size, fl = self._make_value(d, skey, value, node_flags)
         tree.leaf_insert(self, d, pages, idxs, skey, val, size, fl)
         d.entries += 1
         return True
 
-    def _make_value(self, d: DbState, skey: bytes, value: bytes) -> tuple[Any, int, int]:
+    def _make_value(self, d: DbState, skey: bytes, value: bytes,
+                    node_flags: int = 0) -> tuple[Any, int, int]:
         """Node contents for a value: inline, or a new overflow run."""
         size = len(value)
         if 8 + len(skey) + size <= self.env._nodemax:
-            return value, size, 0
+            return value, size, node_flags
         n = overflow_pages(size, self._psize)
         pgno = self.alloc(n)
         self.ovf[pgno] = value
@@ -488,6 +566,8 @@ class Transaction:
         i = idxs[-1]
         if i >= len(leaf.keys) or leaf.keys[i] != skey:
             return False
+        if leaf.nfl[i] & F_SUBDATA:  # type: ignore[index]
+            raise IncompatibleError("mdb_del", IncompatibleError.MDB_CODE)
         self._delete_at(d, pages, idxs)
         return True
 
@@ -503,13 +583,27 @@ class Transaction:
         d.entries -= 1
 
     def drop(self, db: _Database, delete: bool = True) -> None:
-        """Empty ``db`` (named databases arrive in a later release: only the main one now)."""
+        """Empty ``db``; with ``delete=True`` also remove a named database (its handle is
+        closed). The main database is only emptied."""
         self._check_write("mdb_drop")
         d = self._dbstate(db)
+        self._gen += 1
         try:
-            self._gen += 1
             freelist.free_tree(self, d)
             d.changed = True
+            if delete and not db._is_main:
+                main = self._dbs[MAIN_DBI]
+                name = db._name[::-1] if main.rev else db._name  # type: ignore[index]
+                path = tree.search(self, main, name)
+                if path is not None:
+                    leaf, i = path[0][-1], path[1][-1]
+                    if i < len(leaf.keys) and leaf.keys[i] == name:
+                        self._delete_at(main, path[0], path[1])
+                del self._dbs[db._index]
+                for c in list(self._cursors):
+                    if c.db is db:
+                        c.close()
+                self.env._forget_db(db)
         except BaseException as exc:
             self._spoil(exc)
             raise
@@ -530,19 +624,22 @@ class Transaction:
             except BaseException:
                 self._finish()
                 raise
-        self._finish()
+        self._finish(committed=True)
 
     def abort(self) -> None:
         """Discard the writes and end the transaction; a no-op once it has ended."""
         if not self._done:
             self._finish()
 
-    def _finish(self) -> None:
+    def _finish(self, committed: bool = False) -> None:
         if self._done:
             return
         self._done = True
         for c in self._cursors:
             c._txn_ended()
+        if self._created and not committed:
+            for db in self._created:
+                self.env._forget_db(db)
         self._cursors = []
         if self._write:
             self.dirty = {}
