@@ -67,6 +67,15 @@ class Reclaimer:
         self.exhausted = False
         self.saving = False
 
+    def copy_for(self, txn: "Transaction") -> "Reclaimer":
+        """The state a nested transaction starts from."""
+        c = Reclaimer(txn)
+        c.pool = self.pool[:]
+        c.consumed = self.consumed[:]
+        c.oldest = self.oldest
+        c.exhausted = self.exhausted
+        return c
+
     def take(self, n: int) -> Optional[int]:
         """First page of ``n`` consecutive free pages, or None (then extend the file)."""
         while True:

@@ -4,7 +4,10 @@ Theory of operation. The B+tree code never edits page bytes. A page read from th
 decoded once into a :class:`Page` whose ``keys`` list serves `bisect` directly; clean pages
 are immutable and shared through a bounded cache (a committed page's bytes cannot change
 while any snapshot can reach it). A write transaction copies a clean page into a dirty one
-(``dirty=True``) whose lists it edits freely, and encodes it back to bytes at commit.
+whose lists it edits freely, and encodes it back to bytes at commit. ``dirty`` holds the
+token of the write transaction that owns the copy (0: clean); a nested transaction copies a
+page its parent owns again, under the same page number, so that aborting it leaves the
+parent's page untouched.
 
 Keys are held in *sort form*: the bytes whose plain ordering is the database's ordering. For
 the default comparator that is the key itself; for REVERSEKEY and INTEGERKEY databases it is
@@ -57,7 +60,7 @@ class Page:
 
     def __init__(self, pgno: int, flags: int, keys: List[bytes], vals: List[Any],
                  sizes: Optional[List[int]], nfl: Optional[List[int]], used: int,
-                 dirty: bool, rev: bool) -> None:
+                 dirty: int, rev: bool) -> None:
         self.pgno = pgno
         self.flags = flags
         self.keys = keys
@@ -75,13 +78,13 @@ class Page:
     def is_leaf(self) -> bool:
         return not self.flags & P_BRANCH
 
-    def copy(self, pgno: int) -> Page:
-        """A dirty copy under a new page number (the copy-on-write step)."""
+    def copy(self, pgno: int, token: int) -> Page:
+        """A copy owned by the write transaction ``token`` (the copy-on-write step)."""
         leaf = self.sizes is not None
         return Page(pgno, self.flags, self.keys[:], self.vals[:],
                     self.sizes[:] if leaf else None,  # type: ignore[index]
                     self.nfl[:] if leaf else None,    # type: ignore[index]
-                    self.used, True, self.rev)
+                    self.used, token, self.rev)
 
     def __repr__(self) -> str:
         kind = "branch" if self.flags & P_BRANCH else "leaf"
@@ -137,7 +140,7 @@ def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
             vals.append(lo | hi << 16 | fl << 32)
             used += (8 + ks + 1) & ~1
         keys[0] = b""
-        return Page(pgno, flags, keys, vals, None, None, used, False, rev)
+        return Page(pgno, flags, keys, vals, None, None, used, 0, rev)
     sizes: List[int] = []
     nfl: List[int] = []
     for off in ptrs:
@@ -161,7 +164,7 @@ def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
         keys.append(k[::-1] if rev else k)
         sizes.append(ds)
         nfl.append(fl)
-    return Page(pgno, flags, keys, vals, sizes, nfl, used, False, rev)
+    return Page(pgno, flags, keys, vals, sizes, nfl, used, 0, rev)
 
 
 def encode(page: Page, psize: int, read_map: Callable[[int, int], bytes]) -> bytes:
@@ -214,9 +217,9 @@ def encode(page: Page, psize: int, read_map: Callable[[int, int], bytes]) -> byt
     return b"".join((head, bytes(upper - lower), *parts))
 
 
-def new_leaf(pgno: int, rev: bool) -> Page:
-    return Page(pgno, P_LEAF, [], [], [], [], 0, True, rev)
+def new_leaf(pgno: int, rev: bool, token: int) -> Page:
+    return Page(pgno, P_LEAF, [], [], [], [], 0, token, rev)
 
 
-def new_branch(pgno: int, rev: bool) -> Page:
-    return Page(pgno, P_BRANCH, [], [], None, None, 0, True, rev)
+def new_branch(pgno: int, rev: bool, token: int) -> Page:
+    return Page(pgno, P_BRANCH, [], [], None, None, 0, token, rev)

@@ -157,22 +157,23 @@ def step(txn: Any, db: DbState, pages: List[Page], idxs: List[int], forward: boo
 
 def touch_path(txn: Any, db: DbState, pages: List[Page], idxs: List[int]) -> None:
     """Make every page of the path dirty, top-down, re-linking parents to the copies."""
-    if pages[-1].dirty:
-        return  # a dirty page is only ever reachable through dirty parents
+    token = txn._token
+    if pages[-1].dirty == token:
+        return  # a page this txn owns is only ever reachable through pages it owns
     page = pages[0]
-    if not page.dirty:
+    if page.dirty != token:
         page = pages[0] = txn.touch(page)
         db.root = page.pgno
     for level in range(1, len(pages)):
         page = pages[level]
-        if not page.dirty:
+        if page.dirty != token:
             page = pages[level] = txn.touch(page)
             pages[level - 1].vals[idxs[level - 1]] = page.pgno
 
 
 def insert_first(txn: Any, db: DbState, skey: bytes, val: Any, size: int, nflags: int) -> None:
     """Insert into an empty tree: a new root leaf."""
-    leaf = new_leaf(txn.alloc(1), db.rev)
+    leaf = new_leaf(txn.alloc(1), db.rev, txn._token)
     leaf.keys.append(skey)
     leaf.vals.append(val)
     leaf.sizes.append(size)  # type: ignore[union-attr]
@@ -281,7 +282,8 @@ def _split_upwards(txn: Any, db: DbState, pages: List[Page], idxs: List[int],
         sizes = _node_sizes(page)
         sp = _split_point(page, sizes, idxs[level], cap)
         rpg = txn.alloc(1)
-        right = new_branch(rpg, db.rev) if branch else new_leaf(rpg, db.rev)
+        right = (new_branch(rpg, db.rev, txn._token) if branch
+                 else new_leaf(rpg, db.rev, txn._token))
         right.keys = page.keys[sp:]
         right.vals = page.vals[sp:]
         del page.keys[sp:], page.vals[sp:]
@@ -300,7 +302,7 @@ def _split_upwards(txn: Any, db: DbState, pages: List[Page], idxs: List[int],
         right.used = sum(sizes[sp:])
         txn.dirty[rpg] = right
         if level == 0:
-            root = new_branch(txn.alloc(1), db.rev)
+            root = new_branch(txn.alloc(1), db.rev, txn._token)
             root.keys = [b""]
             root.vals = [page.pgno]
             root.used = branch_node_size(0)
@@ -356,7 +358,7 @@ def rebalance(txn: Any, db: DbState, pages: List[Page], idxs: List[int], level: 
             level -= 1
             continue
         sib = txn.page(parent.vals[si], db.rev)
-        if not sib.dirty:
+        if sib.dirty != txn._token:
             sib = txn.touch(sib)
             parent.vals[si] = sib.pgno
         minkeys = 2 if branch else 1

@@ -15,6 +15,8 @@ syncs again (environment.py owns that sequence).
 
 from __future__ import annotations
 
+import errno
+import itertools
 import threading
 from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
@@ -26,6 +28,7 @@ from .errors import (
     BadValsizeError,
     Error,
     IncompatibleError,
+    InvalidParameterError,
     MapFullError,
     ReadonlyError,
     closed_error,
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from .cursor import Cursor
     from .environment import Environment, _Database
 
+_tokens = itertools.count(1)   # owner marks of write transactions' pages (page.dirty)
 _UNICODE = "Won't implicitly convert Unicode to bytes; use .encode()"
 
 
@@ -99,14 +103,65 @@ class Transaction:
         self._gen = 0
         self._cursors: List[Cursor] = []
         self._owner = 0
+        self._token = next(_tokens)
+        self._parent: Optional[Transaction] = None
+        self._child: Optional[Transaction] = None
         if parent is not None:
-            from .errors import InvalidParameterError
-            raise InvalidParameterError(
-                "nested transactions arrive in a later purelmdb release", 22)
-        if self._write:
+            self._begin_nested(parent)
+        elif self._write:
             env._begin_write(self)
         else:
             env._begin_read(self)
+
+    def _begin_nested(self, parent: Transaction) -> None:
+        """A child of write transaction ``parent``: it starts from the parent's state and
+        its commit hands its state back; its abort leaves the parent as it was."""
+        if parent.env is not self.env or not parent._write or not self._write:
+            raise InvalidParameterError(
+                "mdb_txn_begin: a nested transaction needs a write parent of the same "
+                "environment and write=True", errno.EINVAL)
+        parent._check_usable()
+        if parent._owner != threading.get_ident():
+            raise Error("mdb_txn_begin: the parent belongs to another thread")
+        self._parent = parent
+        parent._child = self
+        self._owner = parent._owner
+        self._map, self._mv = parent._map, parent._mv
+        self._meta = parent._meta
+        self._txnid = parent._txnid
+        self._psize = parent._psize
+        self._caches = parent._caches
+        self._last_pg = parent._last_pg
+        self._dbs = {i: d.copy() for i, d in parent._dbs.items()}
+        self._created = []
+        self._d0_index = self._db._dbi(self)
+        self._d0 = self._dbstate(self._db)
+        self.dirty = dict(parent.dirty)
+        self.ovf = dict(parent.ovf)
+        self.freed = parent.freed[:]
+        self.loose = parent.loose[:]
+        self.next_pgno = parent.next_pgno
+        self.reclaim = parent.reclaim.copy_for(self)
+        self.page = self._page_write
+        self.env._txns.add(self)
+
+    def _adopt(self, child: Transaction) -> None:
+        """Fold a committing child's state into this transaction."""
+        token = self._token
+        for p in child.dirty.values():
+            if p.dirty == child._token:
+                p.dirty = token
+        self.dirty = child.dirty
+        self.ovf = child.ovf
+        self.freed = child.freed
+        self.loose = child.loose
+        self.next_pgno = child.next_pgno
+        self.reclaim = child.reclaim
+        self.reclaim.txn = self
+        self._dbs = child._dbs
+        self._d0 = self._dbs[self._d0_index]
+        self._created.extend(child._created)
+        self._gen += 1
 
     # -- set-up (called by the environment with its locks held) ---------------------------------
 
@@ -124,6 +179,7 @@ class Transaction:
             MAIN_DBI: DbState.from_record(main, False),
         }
         self._created: List[Any] = []               # handles of databases created here
+        self._d0_index = self._db._dbi(self)
         self._d0 = self._dbstate(self._db)          # the default database's state
         if self._write:
             self.dirty: Dict[int, Page] = {}
@@ -188,8 +244,13 @@ class Transaction:
         return pgno
 
     def touch(self, page: Page) -> Page:
-        """The dirty copy of a clean page; the clean one is freed."""
-        new = page.copy(self.alloc(1))
+        """This transaction's copy of a page: a clean page moves to a new number and the
+        old one is freed; a page an enclosing transaction owns is copied in place."""
+        if page.dirty:
+            new = page.copy(page.pgno, self._token)
+            self.dirty[new.pgno] = new
+            return new
+        new = page.copy(self.alloc(1), self._token)
         self.dirty[new.pgno] = new
         self.freed.append(page.pgno)
         return new
@@ -237,8 +298,10 @@ class Transaction:
     def _check(self) -> None:
         if self._done:
             raise closed_error()
-        if self._spoiled:
+        if self._spoiled or self._child is not None:
             raise BadTxnError("mdb_txn", BadTxnError.MDB_CODE)
+
+    _check_usable = _check
 
     def _check_write(self, what: str) -> None:
         self._check()
@@ -343,7 +406,7 @@ class Transaction:
 
     def get(self, key: Any, default: Any = None, db: Optional[_Database] = None) -> Any:
         """The value of ``key``, or ``default``. O(log n) page visits, no copying of pages."""
-        if self._done or self._spoiled:
+        if self._done or self._spoiled or self._child:
             self._check()
         if key.__class__ is not bytes:
             key = to_bytes(key)
@@ -406,7 +469,7 @@ class Transaction:
             append: bool = False, db: Optional[_Database] = None) -> bool:
         """Store ``value`` under ``key``. False when refused: the key exists and
         ``overwrite=False``, or ``append=True`` and the key is not past the last one."""
-        if self._done or self._spoiled or not self._write \
+        if self._done or self._spoiled or self._child or not self._write \
                 or self._owner != threading.get_ident():
             self._check_write("mdb_put")
         if key.__class__ is not bytes or not 0 < len(key) <= MAX_KEY_SIZE:
@@ -617,8 +680,12 @@ class Transaction:
 
     def commit(self) -> None:
         """Make the writes durable and end the transaction (a read one just ends)."""
+        if self._child is not None:
+            self._child.abort()   # as the lmdb package: an open child is discarded
         self._check()
-        if self._write:
+        if self._parent is not None:
+            self._parent._adopt(self)
+        elif self._write:
             try:
                 self.env._commit(self)
             except BaseException:
@@ -637,11 +704,18 @@ class Transaction:
         self._done = True
         for c in self._cursors:
             c._txn_ended()
+        if self._child is not None:
+            self._child._finish()
         if self._created and not committed:
             for db in self._created:
                 self.env._forget_db(db)
         self._cursors = []
-        if self._write:
+        if self._parent is not None:
+            self._parent._child = None
+            self._parent._gen += 1
+            self.dirty = {}
+            self.ovf = {}
+        elif self._write:
             self.dirty = {}
             self.ovf = {}
             self.env._end_write(self)
