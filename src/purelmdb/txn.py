@@ -42,6 +42,7 @@ from .layout import (
     MAX_DATA_SIZE,
     MAX_DEPTH,
     MAX_KEY_SIZE,
+    MDB_DUPSORT,
     OVERFLOW_HEADER,
     P_BRANCH,
     P_INVALID,
@@ -80,6 +81,13 @@ def check_key(key: Any, what: str) -> bytes:
     if not 0 < len(key) <= MAX_KEY_SIZE:
         raise BadValsizeError(what, BadValsizeError.MDB_CODE)
     return key
+
+
+def _dupsort_unsupported() -> IncompatibleError:
+    err = IncompatibleError("sorted-duplicate (dupsort) databases are not supported by this "
+                            "purelmdb release yet", 0)
+    err.code = IncompatibleError.MDB_CODE
+    return err
 
 
 class Transaction:
@@ -179,6 +187,8 @@ class Transaction:
             MAIN_DBI: DbState.from_record(main, False),
         }
         self._created: List[Any] = []               # handles of databases created here
+        if main.flags & MDB_DUPSORT:
+            raise _dupsort_unsupported()
         self._d0_index = self._db._dbi(self)
         self._d0 = self._dbstate(self._db)          # the default database's state
         if self._write:
@@ -322,6 +332,8 @@ class Transaction:
 
     def _load_db(self, db: _Database) -> DbState:
         """A named database's state as this transaction's main database records it."""
+        if db._flags & MDB_DUPSORT:
+            raise _dupsort_unsupported()
         found = self._find_node(self._dbs[MAIN_DBI], db._name)  # type: ignore[arg-type]
         if found is not None and found[0] & F_SUBDATA:
             d = DbState.from_record(DbRecord.unpack(found[1]), db._rev)
