@@ -17,11 +17,13 @@ deleted mark cleared.
 
 from __future__ import annotations
 
+import errno
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
 
-from . import tree
-from .errors import IncompatibleError, closed_error
-from .layout import F_SUBDATA
+from . import dups, tree
+from .errors import IncompatibleError, InvalidParameterError, NotFoundError, closed_error
+from .layout import F_DUPDATA, F_SUBDATA, MAX_KEY_SIZE, MDB_DUPSORT
 from .page import Page
 from .txn import check_key, to_bytes
 
@@ -36,7 +38,7 @@ class Cursor:
     def __init__(self, db: _Database, txn: Transaction) -> None:
         if db is None or txn is None:
             raise TypeError("Cursor() requires db and txn")
-        txn._check()
+        txn._check("mdb_cursor_open")
         self.db = db
         self.txn = txn
         self._d = txn._dbstate(db)
@@ -48,7 +50,15 @@ class Cursor:
         self._eof = False         # ran off the end; the path is on the last record
         self._deleted = False     # the record under the path replaced a deleted one
         self._skey: Optional[bytes] = b""   # sort-form key of the path's record; None: past the end
+        self._dupsort = bool(self._d.flags & MDB_DUPSORT)
+        self._dp: Optional[_DupPos] = None  # DUPSORT: where among the key's values
+        self._sval = b""                    # DUPSORT: sort-form value under the cursor
+        self._dpast = False                 # DUPSORT: one past the key's last value
+        # the lmdb package's first_dup()/last_dup() leave key() showing the key of the move
+        # before them; None when key() shows the current key
+        self._key_hold: Any = None
         self._gen = txn._gen
+        self._mut = txn._mutations
         txn._cursors.append(self)
 
     # -- state ------------------------------------------------------------------------------------
@@ -56,7 +66,7 @@ class Cursor:
     def _check(self) -> None:
         if self._closed:
             raise closed_error()
-        self.txn._check()
+        self.txn._check("mdb_cursor_get")
 
     def _txn_ended(self) -> None:
         self._closed = True
@@ -78,10 +88,12 @@ class Cursor:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _set(self, path: Optional[tree.Path]) -> bool:
+    def _set(self, path: Optional[tree.Path], last: bool = False) -> bool:
         """Adopt a fresh path; positioned if it points at a record."""
-        self._eof = self._deleted = False
+        self._eof = self._deleted = self._dpast = False
+        self._key_hold = None
         self._gen = self.txn._gen
+        self._mut = self.txn._mutations
         if path is None:
             self._pages = None
             self._valid = False
@@ -92,10 +104,19 @@ class Cursor:
         if i < len(leaf.keys):
             self._skey = leaf.keys[i]
             self._valid = True
+            if self._dupsort:
+                self._load_dups(last)
             return True
         self._skey = None
         self._valid = False
         return False
+
+    def _load_dups(self, last: bool = False) -> None:
+        """Stand on the first (or last) value of the key under the path."""
+        leaf, i = self._current()
+        self._dp = _DupPos(self.txn, self._d, leaf, i, last)
+        self._sval = self._dp.value()
+        self._dpast = False
 
     def _sync(self) -> None:
         """Re-find the record after writes in the transaction moved pages under the path."""
@@ -122,6 +143,21 @@ class Cursor:
         leaf = self._pages[-1]
         i = self._idxs[-1]
         if i < len(leaf.keys) and leaf.keys[i] == self._skey:
+            if not self._dupsort:
+                return
+            self._dp = _DupPos(txn, self._d, leaf, i, False)
+            found = self._dp.seek(self._sval)
+            if found:
+                return
+            self._eof = False
+            if found is False:
+                self._deleted = True
+                self._sval = self._dp.value()
+                return
+            # every remaining value is smaller: like LMDB, stand one past the last one
+            self._dp.edge(True)
+            self._sval = self._dp.value()
+            self._dpast = True
             return
         # the record is gone: stand on its successor, marked deleted
         self._deleted = True
@@ -130,26 +166,35 @@ class Cursor:
             self._idxs[-1] = len(leaf.keys) - 1
             if len(leaf.keys) and tree.step(txn, self._d, self._pages, self._idxs, True):
                 self._skey = self._pages[-1].keys[self._idxs[-1]]
+                if self._dupsort:
+                    self._load_dups()
                 return
             self._idxs[-1] = len(self._pages[-1].keys)
             self._skey = None
             self._valid = False
             return
         self._skey = leaf.keys[i]
+        if self._dupsort:
+            self._load_dups()
 
     def _fresh(self) -> None:
         """Before a move: follow any write in the transaction."""
         self._check()
         if self._gen != self.txn._gen:
             self._sync()
+        self._mut = self.txn._mutations
 
     def _get_current(self) -> None:
         """Before reading the record: what MDB_GET_CURRENT does after a write."""
         self._check()
         if self._gen != self.txn._gen:
             self._sync()
+        if self._mut != self.txn._mutations:
+            self._mut = self.txn._mutations
+            self._key_hold = None
             self._deleted = False
-            self._valid = self._pages is not None and self._idxs[-1] < len(self._pages[-1].keys)
+            self._valid = (self._pages is not None and not self._dpast
+                           and self._idxs[-1] < len(self._pages[-1].keys))
 
     def _current(self) -> Tuple[Page, int]:
         return self._pages[-1], self._idxs[-1]  # type: ignore[index]
@@ -161,6 +206,8 @@ class Cursor:
         self._get_current()
         if not self._valid:
             return b""
+        if self._key_hold is not None:
+            return self._key_hold
         return self._out_key(self._skey)
 
     def value(self) -> Any:
@@ -168,6 +215,12 @@ class Cursor:
         self._get_current()
         if not self._valid:
             return b""
+        return self._cur_value()
+
+    def _cur_value(self) -> Any:
+        if self._dupsort:
+            v = self._sval[::-1] if self._dp.dups.rev else self._sval  # type: ignore[union-attr]
+            return memoryview(v) if self.txn._buffers else v
         leaf, i = self._current()
         return self.txn._value(leaf.vals[i], leaf.sizes[i], leaf.nfl[i])  # type: ignore[index]
 
@@ -176,9 +229,8 @@ class Cursor:
         self._get_current()
         if not self._valid:
             return b"", b""
-        leaf, i = self._current()
-        return (self._out_key(self._skey),
-                self.txn._value(leaf.vals[i], leaf.sizes[i], leaf.nfl[i]))  # type: ignore[index]
+        key = self._key_hold if self._key_hold is not None else self._out_key(self._skey)  # type: ignore[arg-type]
+        return key, self._cur_value()
 
     def _out_key(self, skey: bytes) -> Any:
         k = skey[::-1] if self._d.rev else skey
@@ -187,7 +239,16 @@ class Cursor:
     def count(self) -> int:
         """Number of values of the current key (dupsort databases only)."""
         self._check()
-        raise IncompatibleError("mdb_cursor_count", IncompatibleError.MDB_CODE)
+        if self._gen != self.txn._gen:
+            self._sync()
+        if not self._dupsort:
+            raise IncompatibleError("mdb_cursor_count", IncompatibleError.MDB_CODE)
+        # like LMDB, it counts at the internal position, positioned or not
+        if self._pages is None:
+            raise InvalidParameterError("mdb_cursor_count", errno.EINVAL)
+        if self._idxs[-1] >= len(self._pages[-1].keys) or self._dp is None:
+            raise NotFoundError("mdb_cursor_count", NotFoundError.MDB_CODE)
+        return self._dp.dups.count()
 
     # -- moves ------------------------------------------------------------------------------------
 
@@ -199,7 +260,7 @@ class Cursor:
     def last(self) -> bool:
         """Move to the last record; False if the database is empty."""
         self._check()
-        return self._set(tree.edge(self.txn, self._db_state(), True))
+        return self._set(tree.edge(self.txn, self._db_state(), True), last=True)
 
     def _db_state(self) -> tree.DbState:
         self._d = self.txn._dbs[self._dbi]
@@ -208,6 +269,7 @@ class Cursor:
     def next(self) -> bool:
         """Move to the next record; False (unpositioned) past the last one."""
         self._fresh()
+        self._key_hold = None
         if self._pages is None:
             return self.first()
         leaf, i = self._current()
@@ -219,22 +281,42 @@ class Cursor:
         if self._deleted:
             self._deleted = False
             ok = i < len(leaf.keys)
+        elif self._dupsort and i < len(leaf.keys) and not self._dpast and self._dup_step(True):
+            ok = True
         else:
             ok = tree.step(self.txn, self._d, self._pages, self._idxs, True)
             if not ok:
                 self._eof = True
+            elif self._dupsort:
+                self._skey = self._pages[-1].keys[self._idxs[-1]]
+                self._load_dups()
         if ok:
             self._skey = self._pages[-1].keys[self._idxs[-1]]
         self._valid = ok
         return ok
 
+    def _dup_step(self, forward: bool) -> bool:
+        dp = self._dp
+        if dp is None or not dp.step(forward):
+            return False
+        self._sval = dp.value()
+        return True
+
     def prev(self) -> bool:
         """Move to the previous record; False (unpositioned) before the first one."""
         self._fresh()
+        self._key_hold = None
         if self._pages is None:
             return self.last()
         self._eof = self._deleted = False
         leaf, i = self._current()
+        if self._dpast:
+            self._dpast = False      # back from one past the last value: the last value
+            self._valid = True
+            return True
+        if self._dupsort and i < len(leaf.keys) and self._dup_step(False):
+            self._valid = True
+            return True
         if 0 < i <= len(leaf.keys):
             self._idxs[-1] = i - 1
             ok = True
@@ -242,31 +324,102 @@ class Cursor:
             ok = tree.step(self.txn, self._d, self._pages, self._idxs, False)
         if ok:
             self._skey = self._pages[-1].keys[self._idxs[-1]]
+            if self._dupsort:
+                self._load_dups(last=True)
         self._valid = ok
         return ok
 
     def next_nodup(self) -> bool:
-        """Move to the first value of the next key (the next record here)."""
-        return self.next()
+        """Move to the first value of the next key."""
+        if not self._dupsort:
+            return self.next()
+        return self._key_step(True)
 
     def prev_nodup(self) -> bool:
-        """Move to the last value of the previous key (the previous record here)."""
-        return self.prev()
+        """Move to the last value of the previous key."""
+        if not self._dupsort:
+            return self.prev()
+        return self._key_step(False)
+
+    def _key_step(self, forward: bool) -> bool:
+        self._fresh()
+        self._key_hold = None
+        if self._pages is None:
+            return self.first() if forward else self.last()
+        self._eof = self._deleted = False
+        leaf, i = self._current()
+        if not forward and 0 < i <= len(leaf.keys):
+            self._idxs[-1] = i - 1
+            ok = True
+        else:
+            ok = tree.step(self.txn, self._d, self._pages, self._idxs, forward)
+        if ok:
+            self._skey = self._pages[-1].keys[self._idxs[-1]]
+            self._load_dups(last=not forward)
+        elif forward:
+            self._eof = True
+        self._valid = ok
+        return ok
 
     def next_dup(self) -> bool:
         """Next value of the current key; on a database without duplicates, as LMDB: next()."""
-        return self.next()
+        if not self._dupsort:
+            return self.next()
+        self._fresh()
+        if self._pages is None:
+            return self.first()      # as LMDB: an unplaced cursor starts at the first record
+        if self._deleted or self._dpast:
+            self._valid = False      # LMDB: no next duplicate of a deleted record
+            return False
+        return self._within_key(lambda: self._dup_step(True))
 
     def prev_dup(self) -> bool:
-        return self.prev()
+        """Previous value of the current key; without duplicates, as LMDB: prev()."""
+        if not self._dupsort:
+            return self.prev()
+        self._fresh()
+        if self._pages is None:
+            return self.last()
+        self._eof = False            # as LMDB, any backward move leaves the end
+        if self._dpast:
+            return self._within_key(lambda: True)
+        return self._within_key(lambda: self._dup_step(False))
+
+    def _within_key(self, move: Any) -> bool:
+        self._fresh()
+        self._key_hold = None
+        if self._pages is None or self._idxs[-1] >= len(self._pages[-1].keys):
+            self._valid = False
+            return False
+        self._deleted = False
+        ok = bool(move())
+        self._dpast = False
+        self._valid = ok
+        return ok
 
     def first_dup(self) -> bool:
-        self._check()
-        raise IncompatibleError("mdb_cursor_get", IncompatibleError.MDB_CODE)
+        """Move to the first value of the current key (DUPSORT databases only)."""
+        return self._dup_edge(False)
 
     def last_dup(self) -> bool:
-        self._check()
-        raise IncompatibleError("mdb_cursor_get", IncompatibleError.MDB_CODE)
+        """Move to the last value of the current key (DUPSORT databases only)."""
+        return self._dup_edge(True)
+
+    def _dup_edge(self, last: bool) -> bool:
+        self._fresh()
+        if not self._dupsort:
+            raise IncompatibleError("mdb_cursor_get", IncompatibleError.MDB_CODE)
+        if self._pages is None:
+            raise InvalidParameterError("mdb_cursor_get", errno.EINVAL)
+        if self._idxs[-1] >= len(self._pages[-1].keys):
+            self._valid = False
+            return False
+        held = self._out_key(self._skey) if self._valid else b""  # type: ignore[arg-type]
+        self._load_dups(last)
+        self._key_hold = held
+        self._deleted = self._eof = False
+        self._valid = True
+        return True
 
     def _seek(self, skey: bytes) -> bool:
         """Internal position on the first record >= ``skey``; True if that is ``skey``.
@@ -283,6 +436,8 @@ class Cursor:
             if pages[-1].keys and tree.step(self.txn, d, pages, idxs, True):
                 self._skey = pages[-1].keys[idxs[-1]]
                 self._valid = True
+                if self._dupsort:
+                    self._load_dups()
                 return False
             idxs[-1] = len(pages[-1].keys)
             self._skey = None
@@ -294,6 +449,10 @@ class Cursor:
     def set_key(self, key: Any, /) -> bool:
         """Move to exactly ``key``; False (unpositioned) if absent."""
         self._check()
+        key = to_bytes(key)
+        if len(key) > MAX_KEY_SIZE:    # as LMDB: no such key, not an error
+            self._valid = False
+            return False
         key = check_key(key, "mdb_cursor_get")
         found = self._seek(key[::-1] if self._d.rev else key)
         self._valid = found
@@ -306,21 +465,34 @@ class Cursor:
             key = to_bytes(key)
         if not key:
             return self.first()
-        key = check_key(key, "mdb_cursor_get")
+        # an over-long key is no error here: LMDB just searches for it
         self._seek(key[::-1] if self._d.rev else key)
         return self._valid
 
     def set_key_dup(self, key: Any, value: Any) -> bool:
-        """Move to exactly (key, value): on this database, the key if its value matches."""
-        if not self.set_key(key):
-            return False
-        if bytes(self.value()) == to_bytes(value):
-            return True
-        self._valid = False
-        return False
+        """Move to exactly (key, value)."""
+        return self._seek_pair(key, value, exact=True)
 
     def set_range_dup(self, key: Any, value: Any) -> bool:
-        return self.set_key_dup(key, value)
+        """Move to ``key``'s first value >= ``value``; unpositioned if there is none."""
+        return self._seek_pair(key, value, exact=False)
+
+    def _seek_pair(self, key: Any, value: Any, exact: bool) -> bool:
+        if not self.set_key(key):
+            return False
+        value = to_bytes(value)
+        if not self._dupsort:
+            found = bytes(self.value()) == value if exact else bytes(self.value()) >= value
+            self._valid = found
+            return found
+        dp = self._dp
+        assert dp is not None
+        found = dp.seek(value[::-1] if dp.dups.rev else value)
+        ok = found is True or (found is False and not exact)
+        if found is not None:
+            self._sval = dp.value()
+        self._valid = ok
+        return ok
 
     # -- data methods -----------------------------------------------------------------------------
 
@@ -330,20 +502,23 @@ class Cursor:
             return self.value()
         return default
 
-    def put(self, key: Any, val: Any, dupdata: bool = True, overwrite: bool = True,
+    def put(self, key: Any, value: Any, dupdata: bool = True, overwrite: bool = True,
             append: bool = False) -> bool:
         """Store a record and stand on it; see `Transaction.put` for the return value."""
         self._check()
         txn = self.txn
         txn._check_write("mdb_put")
         key = check_key(key, "mdb_put")
-        if val.__class__ is not bytes:
-            val = to_bytes(val)
+        val = value if value.__class__ is bytes else to_bytes(value)
         d = self._db_state()
         skey = key[::-1] if d.rev else key
         txn._gen += 1
+        txn._mutations += 1
         try:
-            ok = txn._put(d, skey, val, overwrite, append)
+            if self._dupsort:
+                ok = txn._put_dup(d, skey, val, dupdata, overwrite, append)
+            else:
+                ok = txn._put(d, skey, val, overwrite, append)
         except BaseException as exc:
             txn._spoil(exc)
             raise
@@ -351,12 +526,15 @@ class Cursor:
         # when an append is refused); like the lmdb package, the positioned flag is only
         # re-read by the next accessor
         valid = self._valid
-        if ok or not append:
+        if ok or not append or self._dupsort:
             self._set(tree.search(txn, d, skey))
+            if self._dupsort and self._dp is not None and ok:
+                self._dp.seek(val[::-1] if self._dp.dups.rev else val)
+                self._sval = self._dp.value()
         else:
-            self._set(tree.edge(txn, d, True))
+            self._set(tree.edge(txn, d, True), last=True)
         self._valid = valid
-        self._gen = -1
+        self._mut = -1
         return ok
 
     def putmulti(self, items: Any, dupdata: bool = True, overwrite: bool = True,
@@ -381,26 +559,47 @@ class Cursor:
             return False
         txn = self.txn
         txn._check_write("mdb_cursor_del")
+        txn._mutations += 1
         d = self._d
         path = tree.search(txn, d, self._skey)  # type: ignore[arg-type]
         assert path is not None
-        if path[0][-1].nfl[path[1][-1]] & F_SUBDATA:  # type: ignore[index]
+        nflags = path[0][-1].nfl[path[1][-1]]  # type: ignore[index]
+        if nflags & (F_SUBDATA | F_DUPDATA) == F_SUBDATA:
             raise IncompatibleError("mdb_cursor_del", IncompatibleError.MDB_CODE)
         try:
-            txn._delete_at(d, path[0], path[1])
+            if self._dupsort and not dupdata:
+                txn._gen += 1
+                tree.touch_path(txn, d, path[0], path[1])
+                d.changed = True
+                dups.delete_value(txn, d, path[0], path[1], self._sval)
+                txn._fix_cursors()
+            else:
+                txn._delete_at(d, path[0], path[1])
         except BaseException as exc:
             txn._spoil(exc)
             raise
         self._get_current()
         return True
 
-    def replace(self, key: Any, val: Any) -> Any:
-        """Store ``val`` under ``key`` and return the old value (bytes) or None; the cursor
+    def replace(self, key: Any, value: Any) -> Any:
+        """Store ``value`` under ``key`` and return the old value (bytes) or None; the cursor
         stands on the record."""
         self._check()
         key = check_key(key, "mdb_put")
-        old = self.txn._get_bytes(key, self.db)
-        self.put(key, val)
+        if not self._dupsort:
+            old = self.txn._get_bytes(key, self.db)
+            self.put(key, value)
+            return old
+        # a DUPSORT key's values are all replaced; the first old one is returned
+        txn = self.txn
+        if not self.set_key(key):
+            mutations = txn._mutations
+            self.put(key, value)
+            txn._mutations = self._mut = mutations   # the lmdb package counts no write here
+            return None
+        old = bytes(self.value())
+        self.delete(dupdata=True)
+        self.put(key, value)
         return old
 
     def pop(self, key: Any) -> Any:
@@ -414,15 +613,21 @@ class Cursor:
         txn = self.txn
         txn._check_write("mdb_cursor_del")
         d = self._d
-        path = tree.search(txn, d, self._skey)
+        path = tree.search(txn, d, self._skey)  # type: ignore[arg-type]
         assert path is not None
         txn._gen += 1
+        txn._mutations += 1
         try:
-            txn._delete_at(d, path[0], path[1])
+            if self._dupsort:   # only the value under the cursor (the key's first) goes
+                tree.touch_path(txn, d, path[0], path[1])
+                d.changed = True
+                dups.delete_value(txn, d, path[0], path[1], self._sval)
+                txn._fix_cursors()
+            else:
+                txn._delete_at(d, path[0], path[1])
         except BaseException as exc:
             txn._spoil(exc)
             raise
-        self._sync()
         return old
 
     # -- iteration --------------------------------------------------------------------------------
@@ -434,37 +639,63 @@ class Cursor:
             return self.value
         return self.item
 
-    def _iterate(self, start: Any, step: Any, keys: bool, values: bool) -> Iterator[Any]:
+    def _start(self, start: Any) -> None:
+        """Like the lmdb package, an iterator positions an unpositioned cursor when it is
+        made, not when it is first advanced."""
+        self._check()
+        if start is not None and not self._valid:
+            start()
+
+    def _steps(self, step: Any, keys: bool, values: bool) -> Iterator[Any]:
+        """Yield the current record, then step; stop when the cursor is unpositioned."""
         get = self._item_getter(keys, values)
-        self._fresh()
-        if not self._valid and not start():
-            return
+        started = False
         while True:
-            yield get()
-            if not step():
+            self._check()
+            if not self._valid:
                 return
+            if started and not step():
+                return
+            started = True
+            yield get()
 
     def _walk(self, forward: bool, keys: bool, values: bool) -> Iterator[Any]:
-        """`iternext`/`iterprev` over plain records: steps inside a leaf without a method call
+        """`_steps` for plain records, faster: inside a leaf it steps without a method call
         per record, and falls back to `next()`/`prev()` at a leaf's end or whenever anything
         (a write in the transaction, a move of this cursor) changed the position."""
-        self._fresh()
-        if not self._valid and not (self.first() if forward else self.last()):
-            return
+        get = self._item_getter(keys, values)
         txn = self.txn
-        want_value = values or not keys
+        want_value = values
         want_key = keys or not values
+        started = False
         while True:
+            self._check()
+            if not self._valid:
+                return
+            if started and not (self.next() if forward else self.prev()):
+                return
+            started = True
+            yield get()
             pages = self._pages
-            leaf = pages[-1]  # type: ignore[index]
+            if pages is None:
+                continue
+            leaf = pages[-1]
             idxs = self._idxs
             i = idxs[-1]
             lkeys, lvals, lsizes, lnfl = leaf.keys, leaf.vals, leaf.sizes, leaf.nfl
             n = len(lkeys)
             gen = txn._gen
+            mutations = txn._mutations
             m = txn._map
             plain = not (self._d.rev or txn._buffers)
-            while True:
+            while not (self._closed or txn._done or txn._gen != gen or self._pages is not pages
+                       or idxs[-1] != i or not self._valid or self._deleted or self._eof
+                       or txn._mutations != mutations or self._mut != mutations):
+                i = i + 1 if forward else i - 1
+                if not 0 <= i < n:
+                    break
+                idxs[-1] = i
+                self._skey = lkeys[i]
                 if want_key:
                     k = lkeys[i] if plain else self._out_key(lkeys[i])
                 if want_value:
@@ -473,39 +704,49 @@ class Cursor:
                         v = m[v:v + lsizes[i]]  # type: ignore[index]
                     else:
                         v = txn._value(v, lsizes[i], lnfl[i])  # type: ignore[index]
-                    yield (k, v) if want_key else v
+                    yield (k, v) if want_key else v  # type: ignore[possibly-undefined]
                 else:
                     yield k
-                if (self._closed or txn._done or txn._gen != gen or self._pages is not pages
-                        or idxs[-1] != i or not self._valid or self._deleted or self._eof):
-                    break
-                i = i + 1 if forward else i - 1
-                if not 0 <= i < n:
-                    break
-                idxs[-1] = i
-                self._skey = lkeys[i]
-            if not (self.next() if forward else self.prev()):
-                return
+            else:
+                continue
+            if 0 <= i < n:
+                continue
+            # at the leaf's end: step back onto its last record, the next() above moves on
+            idxs[-1] = i - 1 if forward else i + 1
 
     def iternext(self, keys: bool = True, values: bool = True) -> Iterator[Any]:
         """Records forward from the current one (from the first when unpositioned)."""
+        self._start(self.first)
+        if self._dupsort:
+            return self._steps(self.next, keys, values)
         return self._walk(True, keys, values)
 
     def iternext_nodup(self, keys: bool = True, values: bool = False) -> Iterator[Any]:
-        return self._iterate(self.first, self.next_nodup, keys, values)
+        """First records of each key forward (from the first when unpositioned)."""
+        self._start(self.first)
+        return self._steps(self.next_nodup, keys, values)
 
     def iternext_dup(self, keys: bool = False, values: bool = True) -> Iterator[Any]:
-        return self._iterate(lambda: False, self.next_dup, keys, values)
+        """The current key's values forward from the current one."""
+        self._start(None)
+        return self._steps(self.next_dup, keys, values)
 
     def iterprev(self, keys: bool = True, values: bool = True) -> Iterator[Any]:
         """Records backward from the current one (from the last when unpositioned)."""
+        self._start(self.last)
+        if self._dupsort:
+            return self._steps(self.prev, keys, values)
         return self._walk(False, keys, values)
 
     def iterprev_nodup(self, keys: bool = True, values: bool = False) -> Iterator[Any]:
-        return self._iterate(self.last, self.prev_nodup, keys, values)
+        """Last records of each key backward (from the last when unpositioned)."""
+        self._start(self.last)
+        return self._steps(self.prev_nodup, keys, values)
 
     def iterprev_dup(self, keys: bool = False, values: bool = True) -> Iterator[Any]:
-        return self._iterate(lambda: False, self.prev_dup, keys, values)
+        """The current key's values backward from the current one."""
+        self._start(None)
+        return self._steps(self.prev_dup, keys, values)
 
     def __iter__(self) -> Iterator[Any]:
         return self.iternext()
@@ -522,3 +763,61 @@ class Cursor:
             return self.iterprev()
         return self.iternext()
 
+
+
+class _DupPos:
+    """A cursor's place among the values of one key of a DUPSORT database."""
+
+    __slots__ = ("txn", "dups", "i", "path")
+
+    def __init__(self, txn: Transaction, d: tree.DbState, leaf: Page, i: int,
+                 last: bool) -> None:
+        self.txn = txn
+        self.dups = dups.Dups(txn, d, leaf, i)
+        self.i = 0
+        self.path: Optional[tree.Path] = None
+        self.edge(last)
+
+    def edge(self, last: bool) -> None:
+        if self.dups.kind == 2:
+            self.path = dups._edge(self.txn, self.dups.sub, last)
+        else:
+            self.i = len(self.dups.vals) - 1 if last else 0
+
+    def value(self) -> bytes:
+        if self.dups.kind == 2:
+            pages, idxs = self.path  # type: ignore[misc]
+            return pages[-1].keys[idxs[-1]]
+        return self.dups.vals[self.i]
+
+    def step(self, forward: bool) -> bool:
+        if self.dups.kind == 2:
+            pages, idxs = self.path  # type: ignore[misc]
+            return tree.step(self.txn, self.dups.sub, pages, idxs, forward)  # type: ignore[arg-type]
+        j = self.i + (1 if forward else -1)
+        if 0 <= j < len(self.dups.vals):
+            self.i = j
+            return True
+        return False
+
+    def seek(self, sv: bytes) -> Optional[bool]:
+        """Stand on the first value >= ``sv``: True if equal, False if greater, None (and
+        unmoved) if every value is smaller."""
+        if self.dups.kind == 2:
+            sub = self.dups.sub
+            path = tree.search(self.txn, sub, sv)  # type: ignore[arg-type]
+            if path is None:
+                return None
+            pages, idxs = path
+            if idxs[-1] >= len(pages[-1].keys):
+                idxs[-1] = len(pages[-1].keys) - 1
+                if not tree.step(self.txn, sub, pages, idxs, True):  # type: ignore[arg-type]
+                    return None
+            self.path = path
+            return pages[-1].keys[idxs[-1]] == sv
+        vals = self.dups.vals
+        j = bisect_left(vals, sv)
+        if j >= len(vals):
+            return None
+        self.i = j
+        return vals[j] == sv

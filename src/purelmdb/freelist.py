@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 from . import tree
 from .errors import PanicError, corrupted
-from .layout import F_BIGDATA, FREE_DBI, P_BRANCH, P_INVALID, U64
+from .layout import F_BIGDATA, FREE_DBI, MDB_DUPSORT, P_BRANCH, P_INVALID, U64
 
 if TYPE_CHECKING:
     from .tree import DbState
@@ -186,6 +186,9 @@ def free_tree(txn: Transaction, d: DbState) -> None:
             if page.flags & P_BRANCH:
                 stack.extend((c, depth + 1) for c in page.vals)
             else:
+                if d.flags & MDB_DUPSORT:
+                    from .dups import free_subtrees
+                    free_subtrees(txn, d, page)
                 for i, fl in enumerate(page.nfl):  # type: ignore[arg-type]
                     if fl & F_BIGDATA:
                         txn._free_overflow(d, page.vals[i], page.sizes[i])  # type: ignore[index]

@@ -114,8 +114,10 @@ def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
         raise corrupted(pgno, "page lies beyond the end of the file")
     _p, _pad, flags, lower, upper = PAGE_HEADER.unpack_from(m, base)
     kind = flags & (P_BRANCH | P_LEAF | P_LEAF2)
-    if kind not in (P_BRANCH, P_LEAF):
+    if kind not in (P_BRANCH, P_LEAF, P_LEAF | P_LEAF2):
         raise corrupted(pgno, "expected a branch or leaf page, found flags 0x%x" % flags)
+    if kind & P_LEAF2:
+        return _decode_leaf2(m, base, pgno, psize, _pad, lower, flags, rev)
     if lower < PAGEHDRSZ or lower & 1 or lower > upper or upper > psize:
         raise corrupted(pgno, "bad mp_lower/mp_upper (%d/%d)" % (lower, upper))
     n = (lower - PAGEHDRSZ) >> 1
@@ -167,9 +169,35 @@ def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
     return Page(pgno, flags, keys, vals, sizes, nfl, used, 0, rev)
 
 
+def _decode_leaf2(m: Any, base: int, pgno: int, psize: int, size: int, lower: int,
+                  flags: int, rev: bool) -> Page:
+    """A LEAF2 page (leaves of a fixed-size duplicates tree): bare keys of ``size`` bytes."""
+    n = (lower - PAGEHDRSZ) >> 1
+    if size == 0 or lower < PAGEHDRSZ or lower & 1 or PAGEHDRSZ + n * size > psize:
+        raise corrupted(pgno, "bad LEAF2 page (item size %d, lower %d)" % (size, lower))
+    start = base + PAGEHDRSZ
+    keys = [m[start + i * size:start + (i + 1) * size] for i in range(n)]
+    if rev:
+        keys = [k[::-1] for k in keys]
+    return Page(pgno, flags, keys, [b""] * n, [0] * n, [0] * n, n * size, 0, rev)
+
+
+def _encode_leaf2(page: Page, psize: int) -> bytes:
+    keys = page.keys
+    n = len(keys)
+    size = len(keys[0]) if keys else 0
+    body = b"".join(k[::-1] for k in keys) if page.rev else b"".join(keys)
+    lower = PAGEHDRSZ + 2 * n
+    upper = psize - n * (size - 2)
+    head = PAGE_HEADER.pack(page.pgno, size, page.flags, lower, upper)
+    return head + body + bytes(psize - PAGEHDRSZ - len(body))
+
+
 def encode(page: Page, psize: int, read_map: Callable[[int, int], bytes]) -> bytes:
     """The page's bytes as LMDB lays them out; ``read_map(offset, size)`` resolves values
     that still live in the map."""
+    if page.flags & P_LEAF2:
+        return _encode_leaf2(page, psize)
     keys = page.keys
     vals = page.vals
     n = len(keys)

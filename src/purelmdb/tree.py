@@ -24,7 +24,7 @@ from bisect import bisect_left, bisect_right
 from typing import Any, List, Optional, Tuple
 
 from .errors import corrupted
-from .layout import F_BIGDATA, FILL_THRESHOLD, MAX_DEPTH, P_BRANCH, P_INVALID, PAGEHDRSZ
+from .layout import F_BIGDATA, FILL_THRESHOLD, MAX_DEPTH, P_BRANCH, P_INVALID, P_LEAF2, PAGEHDRSZ
 from .page import Page, branch_node_size, leaf_node_size, new_branch, new_leaf
 
 Path = Tuple[List[Page], List[int]]
@@ -34,7 +34,7 @@ class DbState:
     """The mutable form of an `MDB_db` record, as a transaction sees it."""
 
     __slots__ = ("pad", "flags", "depth", "branch_pages", "leaf_pages", "overflow_pages",
-                 "entries", "root", "rev", "changed")
+                 "entries", "root", "rev", "changed", "leaf2")
 
     def __init__(self, pad: int, flags: int, depth: int, branch_pages: int, leaf_pages: int,
                  overflow_pages: int, entries: int, root: int, rev: bool = False) -> None:
@@ -48,6 +48,7 @@ class DbState:
         self.root = root
         self.rev = rev
         self.changed = False
+        self.leaf2 = False   # a fixed-size duplicates tree: its leaves are LEAF2 pages
 
     def record(self) -> Tuple[int, int, int, int, int, int, int, int]:
         return (self.pad, self.flags, self.depth, self.branch_pages, self.leaf_pages,
@@ -61,6 +62,7 @@ class DbState:
     def copy(self) -> DbState:
         c = DbState(*self.record(), rev=self.rev)
         c.changed = self.changed
+        c.leaf2 = self.leaf2
         return c
 
 
@@ -178,7 +180,11 @@ def insert_first(txn: Any, db: DbState, skey: bytes, val: Any, size: int, nflags
     leaf.vals.append(val)
     leaf.sizes.append(size)  # type: ignore[union-attr]
     leaf.nfl.append(nflags)  # type: ignore[union-attr]
-    leaf.used = leaf_node_size(len(skey), size, nflags)
+    if db.leaf2:
+        leaf.flags |= P_LEAF2
+        leaf.used = len(skey)
+    else:
+        leaf.used = leaf_node_size(len(skey), size, nflags)
     txn.dirty[leaf.pgno] = leaf
     db.root = leaf.pgno
     db.depth = 1
@@ -194,7 +200,10 @@ def leaf_insert(txn: Any, db: DbState, pages: List[Page], idxs: List[int], skey:
     leaf.vals.insert(i, val)
     leaf.sizes.insert(i, size)  # type: ignore[union-attr]
     leaf.nfl.insert(i, nflags)  # type: ignore[union-attr]
-    used = leaf.used + ((9 + len(skey) + (8 if nflags & F_BIGDATA else size)) & ~1) + 2
+    if leaf.flags & P_LEAF2:
+        used = leaf.used + len(skey)
+    else:
+        used = leaf.used + ((9 + len(skey) + (8 if nflags & F_BIGDATA else size)) & ~1) + 2
     leaf.used = used
     if used > txn.psize - PAGEHDRSZ:
         _split_upwards(txn, db, pages, idxs, len(pages) - 1)
@@ -222,7 +231,7 @@ def leaf_delete(txn: Any, db: DbState, pages: List[Page], idxs: List[int]) -> No
     """Remove the path's leaf entry (path dirty) and rebalance."""
     leaf = pages[-1]
     i = idxs[-1]
-    leaf.used -= leaf_node_size(len(leaf.keys[i]), leaf.sizes[i], leaf.nfl[i])  # type: ignore[index]
+    leaf.used -= _leaf_size(leaf, i)
     del leaf.keys[i], leaf.vals[i], leaf.sizes[i], leaf.nfl[i]  # type: ignore[index]
     rebalance(txn, db, pages, idxs, len(pages) - 1)
 
@@ -232,10 +241,19 @@ def _node_sizes(page: Page) -> List[int]:
         sizes = [branch_node_size(len(k)) for k in page.keys]
         sizes[0] = branch_node_size(0)
         return sizes
+    if page.flags & P_LEAF2:
+        return [len(k) for k in page.keys]
     ds = page.sizes
     fl = page.nfl
     assert ds is not None and fl is not None
     return [leaf_node_size(len(k), ds[i], fl[i]) for i, k in enumerate(page.keys)]
+
+
+def _leaf_size(leaf: Page, i: int) -> int:
+    """Bytes entry ``i`` of a leaf takes (a LEAF2 item has no node header or pointer)."""
+    if leaf.flags & P_LEAF2:
+        return len(leaf.keys[i])
+    return leaf_node_size(len(leaf.keys[i]), leaf.sizes[i], leaf.nfl[i])  # type: ignore[index]
 
 
 def _split_point(page: Page, sizes: List[int], inserted_at: int, cap: int) -> int:
@@ -284,6 +302,7 @@ def _split_upwards(txn: Any, db: DbState, pages: List[Page], idxs: List[int],
         rpg = txn.alloc(1)
         right = (new_branch(rpg, db.rev, txn._token) if branch
                  else new_leaf(rpg, db.rev, txn._token))
+        right.flags = page.flags
         right.keys = page.keys[sp:]
         right.vals = page.vals[sp:]
         del page.keys[sp:], page.vals[sp:]
@@ -409,8 +428,8 @@ def _move_node(parent: Page, pi: int, page: Page, si: int, sib: Page, branch: bo
     assert page.sizes is not None and page.nfl is not None
     assert sib.sizes is not None and sib.nfl is not None
     j = 0 if si > pi else len(sib.keys) - 1
+    ns = _leaf_size(sib, j)
     k, v, s, f = sib.keys.pop(j), sib.vals.pop(j), sib.sizes.pop(j), sib.nfl.pop(j)
-    ns = leaf_node_size(len(k), s, f)
     sib.used -= ns
     page.used += ns
     if si > pi:

@@ -21,7 +21,7 @@ import threading
 from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from . import freelist, tree
+from . import dups, freelist, tree
 from . import page as pagemod
 from .errors import (
     BadTxnError,
@@ -36,6 +36,7 @@ from .errors import (
 )
 from .layout import (
     F_BIGDATA,
+    F_DUPDATA,
     F_SUBDATA,
     FREE_DBI,
     MAIN_DBI,
@@ -83,13 +84,6 @@ def check_key(key: Any, what: str) -> bytes:
     return key
 
 
-def _dupsort_unsupported() -> IncompatibleError:
-    err = IncompatibleError("sorted-duplicate (dupsort) databases are not supported by this "
-                            "purelmdb release yet", 0)
-    err.code = IncompatibleError.MDB_CODE
-    return err
-
-
 class Transaction:
     """A read snapshot or the environment's single write transaction.
 
@@ -108,7 +102,8 @@ class Transaction:
         self._buffers = bool(buffers)
         self._done = False
         self._spoiled = False
-        self._gen = 0
+        self._gen = 0          # bumped by every change to the trees (cursors re-find keys)
+        self._mutations = 0    # bumped where the lmdb package counts a write (see cursor.py)
         self._cursors: List[Cursor] = []
         self._owner = 0
         self._token = next(_tokens)
@@ -142,8 +137,6 @@ class Transaction:
         self._last_pg = parent._last_pg
         self._dbs = {i: d.copy() for i, d in parent._dbs.items()}
         self._created = []
-        self._d0_index = self._db._dbi(self)
-        self._d0 = self._dbstate(self._db)
         self.dirty = dict(parent.dirty)
         self.ovf = dict(parent.ovf)
         self.freed = parent.freed[:]
@@ -151,6 +144,8 @@ class Transaction:
         self.next_pgno = parent.next_pgno
         self.reclaim = parent.reclaim.copy_for(self)
         self.page = self._page_write
+        self._d0_index = self._db._dbi(self)
+        self._d0 = self._dbstate(self._db)
         self.env._txns.add(self)
 
     def _adopt(self, child: Transaction) -> None:
@@ -187,10 +182,6 @@ class Transaction:
             MAIN_DBI: DbState.from_record(main, False),
         }
         self._created: List[Any] = []               # handles of databases created here
-        if main.flags & MDB_DUPSORT:
-            raise _dupsort_unsupported()
-        self._d0_index = self._db._dbi(self)
-        self._d0 = self._dbstate(self._db)          # the default database's state
         if self._write:
             self.dirty: Dict[int, Page] = {}
             self.ovf: Dict[int, bytes] = {}     # dirty overflow runs: first pgno -> value
@@ -201,6 +192,8 @@ class Transaction:
             self.page = self._page_write
         else:
             self.page = self._page_read
+        self._d0_index = self._db._dbi(self)
+        self._d0 = self._dbstate(self._db)          # the default database's state
 
     @property
     def psize(self) -> int:
@@ -305,16 +298,16 @@ class Transaction:
 
     # -- checks -----------------------------------------------------------------------------------
 
-    def _check(self) -> None:
+    def _check(self, what: str = "mdb_txn") -> None:
         if self._done:
             raise closed_error()
         if self._spoiled or self._child is not None:
-            raise BadTxnError("mdb_txn", BadTxnError.MDB_CODE)
+            raise BadTxnError(what, BadTxnError.MDB_CODE)
 
     _check_usable = _check
 
     def _check_write(self, what: str) -> None:
-        self._check()
+        self._check(what)
         if not self._write:
             raise ReadonlyError(what, ReadonlyError.MDB_CODE)
         if self._owner != threading.get_ident():
@@ -332,8 +325,6 @@ class Transaction:
 
     def _load_db(self, db: _Database) -> DbState:
         """A named database's state as this transaction's main database records it."""
-        if db._flags & MDB_DUPSORT:
-            raise _dupsort_unsupported()
         found = self._find_node(self._dbs[MAIN_DBI], db._name)  # type: ignore[arg-type]
         if found is not None and found[0] & F_SUBDATA:
             d = DbState.from_record(DbRecord.unpack(found[1]), db._rev)
@@ -410,7 +401,7 @@ class Transaction:
 
     def stat(self, db: Optional[_Database] = None) -> Dict[str, int]:
         """Statistics of ``db`` (default: the transaction's database), as `Environment.stat`."""
-        self._check()
+        self._check("mdb_stat")
         d = self._dbstate(db)
         return {"psize": self._psize, "depth": d.depth, "branch_pages": d.branch_pages,
                 "leaf_pages": d.leaf_pages, "overflow_pages": d.overflow_pages,
@@ -419,7 +410,7 @@ class Transaction:
     def get(self, key: Any, default: Any = None, db: Optional[_Database] = None) -> Any:
         """The value of ``key``, or ``default``. O(log n) page visits, no copying of pages."""
         if self._done or self._spoiled or self._child:
-            self._check()
+            self._check("mdb_get")
         if key.__class__ is not bytes:
             key = to_bytes(key)
         n = len(key)
@@ -464,7 +455,7 @@ class Transaction:
                 v = p.vals[i]
                 if not p.nfl[i] and v.__class__ is int and not self._buffers:  # type: ignore[index]
                     return self._map[v:v + p.sizes[i]]  # type: ignore[index]
-                return self._value(v, p.sizes[i], p.nfl[i])  # type: ignore[index]
+                return self._leaf_value(d, p, i)
         if p.flags & P_BRANCH or depth != 1:
             raise corrupted(p.pgno, "branch page at leaf depth")
         keys = p.keys
@@ -474,8 +465,17 @@ class Transaction:
             fl = p.nfl[i]  # type: ignore[index]
             if not fl and v.__class__ is int and not self._buffers:
                 return self._map[v:v + p.sizes[i]]  # type: ignore[index]
-            return self._value(v, p.sizes[i], fl)  # type: ignore[index]
+            return self._leaf_value(d, p, i)
         return default
+
+    def _leaf_value(self, d: DbState, leaf: Page, i: int) -> Any:
+        """The (first) value of leaf entry ``i`` as the user sees it."""
+        fl = leaf.nfl[i]  # type: ignore[index]
+        if fl & F_DUPDATA:
+            v = dups.Dups(self, d, leaf, i).first()
+            v = v[::-1] if dups.value_rev(d.flags) else v
+            return memoryview(v) if self._buffers else v
+        return self._value(leaf.vals[i], leaf.sizes[i], fl)  # type: ignore[index]
 
     def put(self, key: Any, value: Any, dupdata: bool = True, overwrite: bool = True,
             append: bool = False, db: Optional[_Database] = None) -> bool:
@@ -487,14 +487,38 @@ class Transaction:
         if key.__class__ is not bytes or not 0 < len(key) <= MAX_KEY_SIZE:
             key = check_key(key, "mdb_put")
         if value.__class__ is not bytes:
-            value = to_bytes(value)
+            value = b"" if value is None else to_bytes(value)
         d = self._d0 if db is None else self._dbstate(db)
         self._gen += 1
+        self._mutations += 1
         try:
+            if d.flags & MDB_DUPSORT:
+                return self._put_dup(d, key[::-1] if d.rev else key, value, dupdata,
+                                     overwrite, append)
             return self._put(d, key[::-1] if d.rev else key, value, overwrite, append)
         except BaseException as exc:
             self._spoil(exc)
             raise
+
+    def _put_dup(self, d: DbState, skey: bytes, value: bytes, dupdata: bool,
+                 overwrite: bool, append: bool) -> bool:
+        """Put into a DUPSORT database: a new key gets a plain node, an existing one gains a
+        value (``append``: only past its last value, as LMDB's APPENDDUP)."""
+        dups.check_value(value, "mdb_put")
+        path = tree.search(self, d, skey)
+        self._gen += 1
+        if path is not None:
+            pages, idxs = path
+            leaf = pages[-1]
+            i = idxs[-1]
+            if i < len(leaf.keys) and leaf.keys[i] == skey:
+                if not overwrite:
+                    return False
+                sv = value[::-1] if dups.value_rev(d.flags) else value
+                tree.touch_path(self, d, pages, idxs)
+                d.changed = True
+                return dups.put(self, d, pages, idxs, sv, dupdata, append)
+        return self._put(d, skey, value, True, False)
 
     def _put(self, d: DbState, skey: bytes, value: bytes, overwrite: bool,
              append: bool, node_flags: int = 0) -> bool:
@@ -598,20 +622,36 @@ class Transaction:
         self.free(pgno, n)
 
     def replace(self, key: Any, value: Any, db: Optional[_Database] = None) -> Any:
-        """Store ``value`` and return the previous value (as bytes) or None."""
+        """Store ``value`` and return the previous value (as bytes) or None. On a DUPSORT
+        database the key's values are all replaced by ``value``; the first old one is
+        returned."""
         self._check_write("mdb_put")
         key = check_key(key, "mdb_put")
         old = self._get_bytes(key, db)
-        self.put(key, value, db=db)
+        if not self._dbstate(db).flags & MDB_DUPSORT:
+            self.put(key, value, db=db)
+        elif old is not None:
+            self.delete(key, db=db)
+            self.put(key, value, db=db)
+        else:
+            # the lmdb package counts no write here, so cursors are not re-read
+            mutations = self._mutations
+            self.put(key, value, db=db)
+            self._mutations = mutations
         return old
 
     def pop(self, key: Any, db: Optional[_Database] = None) -> Any:
-        """Delete ``key`` and return its value (as bytes), or None if absent."""
-        self._check_write("mdb_del")
-        key = check_key(key, "mdb_del")
-        old = self._get_bytes(key, db)
+        """Delete ``key`` and return its value (as bytes), or None if absent. On a DUPSORT
+        database only the first value goes."""
+        self._check("mdb_cursor_get")
+        key = to_bytes(key)
+        if not key:
+            raise BadValsizeError("mdb_cursor_get", BadValsizeError.MDB_CODE)
+        old = self._get_bytes(key, db) if len(key) <= MAX_KEY_SIZE else None
         if old is not None:
-            self.delete(key, db=db)
+            if not self._write:
+                raise ReadonlyError("mdb_cursor_del", ReadonlyError.MDB_CODE)
+            self.delete(key, old if self._dbstate(db).flags & MDB_DUPSORT else b"", db=db)
         return old
 
     def _get_bytes(self, key: bytes, db: Optional[_Database]) -> Optional[bytes]:
@@ -623,16 +663,27 @@ class Transaction:
     def delete(self, key: Any, value: Any = b"", db: Optional[_Database] = None) -> bool:
         """Delete ``key``; True if it existed. (``value`` matters for dupsort databases.)"""
         self._check_write("mdb_del")
+        key = to_bytes(key)
+        if len(key) > MAX_KEY_SIZE:
+            return False
         key = check_key(key, "mdb_del")
         d = self._dbstate(db)
         self._gen += 1
+        self._mutations += 1
+        if value and d.flags & MDB_DUPSORT:
+            value = to_bytes(value)
+            sv = value[::-1] if dups.value_rev(d.flags) else value
+        else:
+            sv = None
         try:
-            return self._delete(d, key[::-1] if d.rev else key)
+            return self._delete(d, key[::-1] if d.rev else key, sv)
         except BaseException as exc:
             self._spoil(exc)
             raise
 
-    def _delete(self, d: DbState, skey: bytes) -> bool:
+    def _delete(self, d: DbState, skey: bytes, sv: Optional[bytes] = None) -> bool:
+        """Delete key ``skey`` (sort form), or only its value ``sv`` in a DUPSORT
+        database."""
         path = tree.search(self, d, skey)
         if path is None:
             return False
@@ -641,21 +692,41 @@ class Transaction:
         i = idxs[-1]
         if i >= len(leaf.keys) or leaf.keys[i] != skey:
             return False
-        if leaf.nfl[i] & F_SUBDATA:  # type: ignore[index]
+        if leaf.nfl[i] & (F_SUBDATA | F_DUPDATA) == F_SUBDATA:  # type: ignore[index]
             raise IncompatibleError("mdb_del", IncompatibleError.MDB_CODE)
+        if sv is not None:
+            self._gen += 1
+            tree.touch_path(self, d, pages, idxs)
+            d.changed = True
+            done = dups.delete_value(self, d, pages, idxs, sv)
+            self._fix_cursors()
+            return done
         self._delete_at(d, pages, idxs)
         return True
 
+    def _fix_cursors(self) -> None:
+        """After a delete: move every cursor whose record went to the one that followed it,
+        now, as LMDB does; a later insert into the gap must not pull it back."""
+        for c in self._cursors:
+            if c._gen != self._gen and c._pages is not None:
+                c._sync()
+
     def _delete_at(self, d: DbState, pages: List[Page], idxs: List[int]) -> None:
+        """Delete the leaf entry at the path, with all its values."""
         self._gen += 1
         tree.touch_path(self, d, pages, idxs)
         d.changed = True
         leaf = pages[-1]
         i = idxs[-1]
+        if d.flags & MDB_DUPSORT:
+            dups.delete_all(self, d, pages, idxs)
+            self._fix_cursors()
+            return
         if leaf.nfl[i] & F_BIGDATA:  # type: ignore[index]
             self._free_overflow(d, leaf.vals[i], leaf.sizes[i])  # type: ignore[index]
         tree.leaf_delete(self, d, pages, idxs)
         d.entries -= 1
+        self._fix_cursors()
 
     def drop(self, db: _Database, delete: bool = True) -> None:
         """Empty ``db``; with ``delete=True`` also remove a named database (its handle is
@@ -663,6 +734,7 @@ class Transaction:
         self._check_write("mdb_drop")
         d = self._dbstate(db)
         self._gen += 1
+        self._mutations += 1
         try:
             freelist.free_tree(self, d)
             d.changed = True
@@ -694,7 +766,10 @@ class Transaction:
         """Make the writes durable and end the transaction (a read one just ends)."""
         if self._child is not None:
             self._child.abort()   # as the lmdb package: an open child is discarded
-        self._check()
+        if self._spoiled and not self._done:
+            self._finish()        # a spoiled transaction ends on a failed commit
+            raise BadTxnError("mdb_txn_commit", BadTxnError.MDB_CODE)
+        self._check("mdb_txn_commit")
         if self._parent is not None:
             self._parent._adopt(self)
         elif self._write:
@@ -725,6 +800,7 @@ class Transaction:
         if self._parent is not None:
             self._parent._child = None
             self._parent._gen += 1
+            self._parent._mutations += 1
             self.dirty = {}
             self.ovf = {}
         elif self._write:
