@@ -22,7 +22,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
 
 from . import dups, tree
-from .errors import IncompatibleError, InvalidParameterError, NotFoundError, closed_error
+from .errors import IncompatibleError, InvalidParameterError, NotFoundError, closed_error, corrupted
 from .layout import F_DUPDATA, F_SUBDATA, MAX_KEY_SIZE, MDB_DUPSORT
 from .page import Page
 from .txn import check_key, to_bytes
@@ -222,6 +222,8 @@ class Cursor:
             v = self._sval[::-1] if self._dp.dups.rev else self._sval  # type: ignore[union-attr]
             return memoryview(v) if self.txn._buffers else v
         leaf, i = self._current()
+        if leaf.nfl[i] & F_DUPDATA:  # type: ignore[index]
+            raise corrupted(leaf.pgno, "duplicates node in a database without DUPSORT")
         return self.txn._value(leaf.vals[i], leaf.sizes[i], leaf.nfl[i])  # type: ignore[index]
 
     def item(self) -> Tuple[Any, Any]:
@@ -549,6 +551,47 @@ class Cursor:
             consumed += 1
         return consumed, added
 
+    def getmulti(self, keys: Any, dupdata: bool = False, dupfixed_bytes: Optional[int] = None,
+                 keyfixed: bool = False, values: bool = True) -> Any:
+        """``(key, value)`` for each of ``keys`` found (every value with ``dupdata``); a
+        flat list of the keys found with ``values=False``; with ``keyfixed`` one memoryview of
+        concatenated key and ``dupfixed_bytes``-sized value records."""
+        if dupfixed_bytes is not None and dupfixed_bytes < 0:
+            raise OverflowError("Integer argument must be >= 0")
+        if (dupfixed_bytes or keyfixed) and not dupdata:
+            raise TypeError("dupdata is required for dupfixed_bytes/keyfixed.")
+        if keyfixed and not dupfixed_bytes:
+            raise TypeError("dupfixed_bytes is required for keyfixed.")
+        if not values and dupdata:
+            raise TypeError("values=False is incompatible with dupdata.")
+        out: List[Any] = []
+        flat = bytearray()
+        width = None
+        for key in keys:
+            if not self.set_key(key):
+                continue
+            k = bytes(self.key())
+            if not values:
+                out.append(self.key())
+                continue
+            if keyfixed:
+                if width is None:
+                    width = len(k)
+                elif len(k) != width:
+                    raise ValueError("keyfixed=True requires all keys to be the same size")
+            while self._valid:
+                v = bytes(self.value())
+                pieces = ([v[i:i + dupfixed_bytes] for i in range(0, len(v), dupfixed_bytes)]
+                          if dupfixed_bytes else [v])
+                for piece in pieces:
+                    if keyfixed:
+                        flat += k + piece
+                    else:
+                        out.append((self.key(), piece if dupfixed_bytes else self.value()))
+                if not dupdata or not self.next_dup():
+                    break
+        return memoryview(bytes(flat)) if keyfixed else out
+
     def delete(self, dupdata: bool = False) -> bool:
         """Delete the current record and move to the one after it; False if unpositioned."""
         self._check()
@@ -564,6 +607,8 @@ class Cursor:
         path = tree.search(txn, d, self._skey)  # type: ignore[arg-type]
         assert path is not None
         nflags = path[0][-1].nfl[path[1][-1]]  # type: ignore[index]
+        if nflags & F_DUPDATA and not self._dupsort:
+            raise corrupted(path[0][-1].pgno, "duplicates node in a database without DUPSORT")
         if nflags & (F_SUBDATA | F_DUPDATA) == F_SUBDATA:
             raise IncompatibleError("mdb_cursor_del", IncompatibleError.MDB_CODE)
         try:

@@ -30,6 +30,7 @@ from .layout import (
     F_DUPDATA,
     F_SUBDATA,
     MDB_DUPFIXED,
+    MDB_DUPSORT,
     MDB_INTEGERDUP,
     MDB_INTEGERKEY,
     MDB_REVERSEDUP,
@@ -136,6 +137,8 @@ class Dups:
         self.rev = value_rev(d.flags)
         self.fixed = bool(d.flags & MDB_DUPFIXED)
         fl = leaf.nfl[i]
+        if fl & F_DUPDATA and not d.flags & MDB_DUPSORT:
+            raise corrupted(leaf.pgno, "duplicates node in a database without DUPSORT")
         self.sub: Optional[DbState] = None
         self.vals: List[bytes] = []
         if not fl & F_DUPDATA:
@@ -144,7 +147,10 @@ class Dups:
             self.vals = [v[::-1] if self.rev else v]
         elif fl & F_SUBDATA:
             self.kind = 2
-            rec = DbRecord.unpack(txn._value(leaf.vals[i], leaf.sizes[i], fl))
+            raw = txn._value(leaf.vals[i], leaf.sizes[i], fl)
+            if len(raw) != 48:
+                raise corrupted(leaf.pgno, "sub-database record of %d bytes" % len(raw))
+            rec = DbRecord.unpack(raw)
             self.sub = sub_state(rec, d)
         else:
             self.kind = 1

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import freelist
 from .errors import (
     BadValsizeError,
+    CorruptedError,
     DbsFullError,
     Error,
     IncompatibleError,
@@ -412,6 +413,11 @@ class Environment:
         self._check_open()
         return self._path
 
+    def lib_version(self) -> Tuple[int, int, int]:
+        """The LMDB version whose format and behaviour this environment follows."""
+        self._check_open()
+        return (0, 9, 36)
+
     def max_key_size(self) -> int:
         self._check_open()
         return MAX_KEY_SIZE
@@ -520,6 +526,9 @@ class Environment:
             nflags, value = found
             if not nflags & F_SUBDATA or nflags & F_DUPDATA:
                 raise IncompatibleError("mdb_dbi_open", IncompatibleError.MDB_CODE)
+            if len(value) != 48:
+                raise CorruptedError("mdb_dbi_open: record of %r is %d bytes, not 48"
+                                     % (name, len(value)), CorruptedError.MDB_CODE)
             flags = DbRecord.unpack(value).flags
         elif not create:
             raise NotFoundError("mdb_dbi_open", NotFoundError.MDB_CODE)

@@ -35,6 +35,7 @@ from .layout import (
     F_BIGDATA,
     NODE_HEADER,
     P_BRANCH,
+    P_DIRTY,
     P_LEAF,
     P_LEAF2,
     PAGE_HEADER,
@@ -114,6 +115,8 @@ def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
         raise corrupted(pgno, "page lies beyond the end of the file")
     _p, _pad, flags, lower, upper = PAGE_HEADER.unpack_from(m, base)
     kind = flags & (P_BRANCH | P_LEAF | P_LEAF2)
+    if flags & P_DIRTY:
+        raise corrupted(pgno, "tree page carries the in-memory dirty flag 0x%x" % flags)
     if kind not in (P_BRANCH, P_LEAF, P_LEAF | P_LEAF2):
         raise corrupted(pgno, "expected a branch or leaf page, found flags 0x%x" % flags)
     if kind & P_LEAF2:

@@ -85,6 +85,10 @@ def _check_meta(flags: int, meta: Meta, path: str) -> None:
         raise InvalidError(path, InvalidError.MDB_CODE)
     if meta.version != DATA_VERSION:
         raise VersionMismatchError(path, VersionMismatchError.MDB_CODE)
+    for rec in (meta.free_db, meta.main_db):
+        # duplicate-only flags without DUPSORT (LMDB's CVE-2019-16224 check)
+        if rec.flags & 0x70 and not rec.flags & 0x04:
+            raise InvalidError(path, InvalidError.MDB_CODE)
 
 
 class DataFile:

@@ -327,6 +327,9 @@ class Transaction:
         """A named database's state as this transaction's main database records it."""
         found = self._find_node(self._dbs[MAIN_DBI], db._name)  # type: ignore[arg-type]
         if found is not None and found[0] & F_SUBDATA:
+            if len(found[1]) != 48:
+                raise corrupted(None, "record of database %r is %d bytes, not 48"
+                                % (db._name, len(found[1])))
             d = DbState.from_record(DbRecord.unpack(found[1]), db._rev)
         else:
             # created after this snapshot was taken: empty here
@@ -472,6 +475,8 @@ class Transaction:
         """The (first) value of leaf entry ``i`` as the user sees it."""
         fl = leaf.nfl[i]  # type: ignore[index]
         if fl & F_DUPDATA:
+            if not d.flags & MDB_DUPSORT:
+                raise corrupted(leaf.pgno, "duplicates node in a database without DUPSORT")
             v = dups.Dups(self, d, leaf, i).first()
             v = v[::-1] if dups.value_rev(d.flags) else v
             return memoryview(v) if self._buffers else v
@@ -618,6 +623,8 @@ class Transaction:
         else:
             self._overflow_run(pgno, size)
             n = OVERFLOW_HEADER.unpack_from(self._map, pgno * self._psize)[3]
+            if pgno + n - 1 > self._last_pg:
+                raise corrupted(pgno, "overflow header mp_pages %d runs past last page" % n)
         d.overflow_pages -= n
         self.free(pgno, n)
 
