@@ -748,6 +748,9 @@ class Cursor:
                     if plain and v.__class__ is int and not lnfl[i]:  # type: ignore[index]
                         v = m[v:v + lsizes[i]]  # type: ignore[index]
                     else:
+                        if lnfl[i] & F_DUPDATA:  # type: ignore[index]
+                            raise corrupted(leaf.pgno, "duplicates node in a database "
+                                            "without DUPSORT")
                         v = txn._value(v, lsizes[i], lnfl[i])  # type: ignore[index]
                     yield (k, v) if want_key else v  # type: ignore[possibly-undefined]
                 else:

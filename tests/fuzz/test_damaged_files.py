@@ -418,3 +418,69 @@ def test_writing_to_damaged_files(sources, maps, tmp_path):
     campaign.assert_clean()
     assert campaign.outcomes["committed"] >= 10, campaign.outcomes
     print("written: %d damaged files, %s" % (campaign.count, dict(campaign.outcomes)))
+
+from fuzz_image import PENDING_MUTATIONS, put16, u16  # noqa: E402
+
+from purelmdb.layout import F_DUPDATA, F_SUBDATA  # noqa: E402
+
+
+def file_with_flagged_node(tmp_path: Path, flags: int) -> Path:
+    """A purelmdb file whose main database holds b"plain" -> 20 bytes, with the leaf node's
+    flags then set to ``flags``."""
+    path = tmp_path / "flagged.mdb"
+    env = purelmdb.Environment(str(path), subdir=False)
+    with env.begin(write=True) as txn:
+        txn.put(b"plain", b"x" * 20)
+        txn.put(b"other", b"y")
+    env.close()
+    raw = bytearray(path.read_bytes())
+    fm = map_file(bytes(raw))
+    assert fm is not None
+    for _pgno, node in fm.leaf_nodes:
+        if raw[node + 8:node + 8 + u16(raw, node + 6)] == b"plain":
+            put16(raw, node + 4, flags)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_subdata_node_of_20_bytes_is_refused_by_open_db(tmp_path):
+    """A main-database node flagged F_SUBDATA whose value is 20 bytes (not a 48-byte record):
+    dbs() may list it, but open_db must raise a purelmdb error (today: struct.error in
+    Environment._open_named -> DbRecord.unpack)."""
+    path = file_with_flagged_node(tmp_path, F_SUBDATA)
+    env = purelmdb.Environment(str(path), subdir=False, readonly=True, lock=False, max_dbs=4)
+    try:
+        with env.begin() as txn:
+            with pytest.raises(purelmdb.Error):
+                env.open_db(b"plain", txn=txn, create=False)
+    finally:
+        env.close()
+
+
+def test_dupdata_subdata_node_in_plain_database_is_refused_by_get(tmp_path):
+    """A node flagged F_SUBDATA|F_DUPDATA in a database without DUPSORT: get() must raise a
+    purelmdb error (today: struct.error in dups.Dups.__init__ -> DbRecord.unpack)."""
+    path = file_with_flagged_node(tmp_path, F_SUBDATA | F_DUPDATA)
+    env = purelmdb.Environment(str(path), subdir=False, readonly=True, lock=False)
+    try:
+        with env.begin() as txn:
+            with pytest.raises(purelmdb.Error):
+                txn.get(b"plain")
+            with pytest.raises(purelmdb.Error):
+                for _ in txn.cursor():
+                    pass
+    finally:
+        env.close()
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("kind", sorted(PENDING_MUTATIONS))
+def test_pending_mutation(kind, sources, maps, tmp_path):
+    """Every source, damaged by a mutation whose fix is pending (as test_one_mutation)."""
+    campaign = Campaign(tmp_path)
+    for name, raw in sources.items():
+        for seed in range(2 * SEEDS_PER_KIND):
+            data, done = mutate(raw, maps[name], [kind], seeded(kind, name, seed))
+            if done:
+                campaign.run(name, data, done)
+    campaign.assert_clean()
