@@ -32,6 +32,7 @@ from .errors import (
     IncompatibleError,
     InvalidParameterError,
     NotFoundError,
+    PanicError,
     ReadonlyError,
     closed_error,
     from_oserror,
@@ -48,6 +49,8 @@ from .layout import (
     MDB_INTEGERKEY,
     MDB_NOSUBDIR,
     MDB_REVERSEKEY,
+    META_TAIL,
+    META_TAIL_OFFSET,
     OVERFLOW_HEADER,
     P_OVERFLOW,
     DbRecord,
@@ -204,6 +207,7 @@ class Environment:
         self._write_lock = threading.Lock()
         self._writer: Optional[Transaction] = None
         self._writer_thread: Optional[int] = None
+        self._panic = False       # a commit failed after its meta write: no more writes
         self._readers: Dict[int, int] = {}
         self._txns: weakref.WeakSet[Transaction] = weakref.WeakSet()
         self._reader_threads: weakref.WeakKeyDictionary[Transaction, int] = \
@@ -269,6 +273,9 @@ class Environment:
                         "already open in this thread. This would deadlock.")
             err.code = errno.EBUSY
             raise err
+        if self._panic:
+            raise PanicError("mdb_txn_begin: an earlier commit failed after writing its meta "
+                             "page; reopen the environment", PanicError.MDB_CODE)
         self._write_lock.acquire()
         try:
             self._check_open()
@@ -336,15 +343,35 @@ class Environment:
         meta = Meta(old.magic, old.version, old.address, max(old.mapsize, self._map_size),
                     free_rec, main_rec, last_pg, txn._txnid)
         written = self._write_dirty(txn)
+        f = self._file
         try:
-            f = self._file
             if self._flags["sync"]:
-                f.sync()
-            f.write_meta(meta)
-            if self._flags["sync"] and self._flags["metasync"]:
                 f.sync()
         except OSError as exc:
             raise from_oserror("mdb_txn_commit", exc) from None
+        offset = (meta.txnid & 1) * psize + META_TAIL_OFFSET
+        previous = os.pread(f.fd, META_TAIL.size, offset)
+        try:
+            f.write_meta(meta)
+        except OSError as exc:
+            # put back what the slot held (LMDB does the same); if even that fails, panic
+            try:
+                f.io.pwrite(f.fd, previous, offset)
+            except OSError:
+                self._panic = True
+                raise PanicError("mdb_txn_commit: %s" % exc, PanicError.MDB_CODE) from None
+            raise from_oserror("mdb_txn_commit", exc) from None
+        try:
+            if self._flags["sync"] and self._flags["metasync"]:
+                f.sync()
+        except BaseException as exc:
+            # The new meta page may or may not be on disk, so this process can no longer
+            # tell which pages are free: like LMDB (MDB_PANIC), refuse every further write
+            # until the environment is opened again.
+            self._panic = True
+            if isinstance(exc, OSError):
+                raise PanicError("mdb_txn_commit: %s" % exc, PanicError.MDB_CODE) from None
+            raise
         for cache in self._caches:
             for pgno in written:
                 cache.pop(pgno, None)

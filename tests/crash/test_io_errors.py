@@ -142,14 +142,19 @@ def fail_one_commit(path: Path, fault: Tuple[str, int, int, bool]):
     with pytest.raises(purelmdb.Error) as info:
         txn.commit()
     assert io.fired
-    kind, _, err, _ = fault
-    if err == errno.ENOSPC:
-        assert isinstance(info.value, purelmdb.DiskError), repr(info.value)
-    assert info.value.code == err, repr(info.value)
+    kind, n, err, _ = fault
+    if kind == "sync" and n == 2:
+        # after the meta write the engine cannot know what is on disk: it panics, as LMDB
+        assert isinstance(info.value, purelmdb.PanicError), repr(info.value)
+    else:
+        if err == errno.ENOSPC:
+            assert isinstance(info.value, purelmdb.DiskError), repr(info.value)
+        assert info.value.code == err, repr(info.value)
     # the transaction is over, and the environment still stands at the previous commit
     with pytest.raises(purelmdb.Error):
         txn.get(b"~txn")
-    assert env.info()["last_txnid"] == BASE_TXNS
+    if not isinstance(info.value, purelmdb.PanicError):
+        assert env.info()["last_txnid"] == BASE_TXNS
     return env, info.value
 
 
@@ -184,7 +189,17 @@ def test_failed_commit_then_new_write_txn(base, tmp_path):
     for i, fault in enumerate(faults(counts)):
         path = tmp_path / ("retry%d" % i)
         shutil.copytree(base_path, path)
-        env, _ = fail_one_commit(path, fault)
+        env, error = fail_one_commit(path, fault)
+        if isinstance(error, purelmdb.PanicError):
+            with pytest.raises(purelmdb.PanicError):   # refuses writes until reopened
+                env.begin(write=True)
+            env.close()
+            env = purelmdb.Environment(str(path))
+            with env.begin() as txn:
+                if txn.id() == BASE_TXNS + 1:          # the failed commit reached the disk
+                    env.close()
+                    assert_reopens_at(path, [(BASE_TXNS + 1, after)])
+                    continue
         with env.begin(write=True) as txn:   # would raise if the failed one held the lock
             assert txn.id() == BASE_TXNS + 1
             if read_content(txn) != before:
@@ -210,3 +225,58 @@ def test_failed_commit_then_reopen(base, tmp_path):
         if meta_write_issued(fault, counts):
             allowed.append((BASE_TXNS + 1, after))
         assert_reopens_at(path, allowed)
+
+
+class Crash(BaseException):
+    """The process dies here (no further write reaches the file)."""
+
+
+class CrashingIO(FaultyIO):
+    """FaultyIO that can also 'kill the process' at the n-th sync."""
+
+    crash_at_sync = 0
+
+    def sync(self, fd: int) -> None:
+        if self.crash_at_sync:
+            self.crash_at_sync -= 1
+            if not self.crash_at_sync:
+                raise Crash()
+        super().sync(fd)
+
+
+@pytest.mark.timeout(60)
+def test_eio_on_meta_sync_then_crash_in_next_commit_leaves_a_sound_file(base, tmp_path):
+    """EIO on the sync after the meta write; the application goes on with another write
+    transaction (different changes), and the process dies after that commit's page writes,
+    before its meta write. The reopened file must be sound and hold exactly a committed
+    state: the previous commit, or the failed transaction whole -- or the engine must have
+    refused the second write transaction (PanicError)."""
+    base_path, before, after = base
+    path = tmp_path / "env"
+    shutil.copytree(base_path, path)
+    io = CrashingIO()
+    env = purelmdb.Environment(str(path), _io=io)
+    txn = env.begin(write=True)
+    apply_to_txn(txn, failing_ops())
+    io.arm("sync", 2, errno.EIO)               # the sync after the meta write
+    with pytest.raises(purelmdb.Error):
+        txn.commit()
+    try:
+        with env.begin(write=True) as txn:    # other changes: other page contents
+            for t in (5001, 5002, 5003):
+                apply_to_txn(txn, ops_for(t))
+            io.crash_at_sync = 1               # dies between its page writes and its meta
+    except purelmdb.PanicError:
+        pass                                    # refusing is a correct answer too
+    except Crash:
+        pass
+    env.close()
+    env = purelmdb.Environment(str(path), readonly=True)
+    with env.begin() as txn:
+        txnid, found = txn.id(), read_content(txn)
+    env.close()
+    expected = {BASE_TXNS: before, BASE_TXNS + 1: after}.get(txnid)
+    assert expected is not None, "reopened at txn %d" % txnid
+    if found != expected:
+        pytest.fail("txn %d: %s" % (txnid, describe_difference(found, expected)))
+    assert verify(str(path)) == []
