@@ -375,11 +375,32 @@ class Environment:
         for cache in self._caches:
             for pgno in written:
                 cache.pop(pgno, None)
+        self._cache_committed(txn)
         if self._lock is not None:
             self._lock.publish_txnid(meta.txnid)
         with self._state_lock:
             self._publish(meta)
         self._main_db._flags = main.flags
+
+    def _cache_committed(self, txn: Transaction) -> None:
+        """Keep the pages just written as clean decoded pages, so the next transaction does
+        not decode them again. Values that still point into the map point into pages this
+        commit freed, which a later writer may reuse: they are copied out first."""
+        read_map = txn.read_map
+        limit = self._cache_pages
+        for pgno, page in txn.dirty.items():
+            nfl = page.nfl
+            if nfl is not None:
+                vals = page.vals
+                sizes = page.sizes
+                for i, v in enumerate(vals):
+                    if v.__class__ is int and not nfl[i]:
+                        vals[i] = read_map(v, sizes[i])  # type: ignore[index]
+            page.dirty = 0
+            page.index = None
+            cache = self._caches[page.rev]
+            if len(cache) < limit:
+                cache[pgno] = page
 
     def _write_dirty(self, txn: Transaction) -> List[int]:
         """Encode and write every dirty page and overflow run; returns the pages written."""
