@@ -61,7 +61,8 @@ open = Environment
 
 def version(subpatch: bool = False, lib_version: Optional[int] = None) -> Tuple[int, ...]:
     """The LMDB version purelmdb follows, ``(0, 9, 36)``; with ``subpatch=True`` a 4-tuple
-    whose last item is 0 (no py-lmdb patches)."""
+    whose last item is 1, as the lmdb package reports its patched engine (purelmdb has what
+    those patches add that callers can see: ``copy(..., compact=True, txn=...)``)."""
     if lib_version is not None:
         if lib_version < 0:
             raise OverflowError("Integer argument must be >= 0")
@@ -69,7 +70,7 @@ def version(subpatch: bool = False, lib_version: Optional[int] = None) -> Tuple[
             raise Error("lib_version=%d: purelmdb implements the LMDB 0.9 format only"
                         % lib_version)
     if subpatch:
-        return LMDB_VERSION + (0,)
+        return LMDB_VERSION + (1,)
     return LMDB_VERSION
 
 

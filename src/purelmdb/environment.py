@@ -519,6 +519,44 @@ class Environment:
         if not self._auto_grow:
             self._max_pgno = self._map_size // self._psize
 
+    # -- copies ---------------------------------------------------------------------------------
+
+    def copy(self, path: Any, compact: bool = False, txn: Optional[Transaction] = None) -> None:
+        """A consistent copy of the environment into the existing, empty folder ``path``
+        (as ``data.mdb``), taken from one snapshot while writers go on. ``compact=True``
+        rebuilds it without free pages."""
+        self._check_open()
+        if txn is not None and not compact:
+            raise TypeError("txn argument only compatible with compact=True")
+        path = os.fsdecode(path) if isinstance(path, bytes) else os.fspath(path)
+        if not os.path.isdir(path):
+            raise Error(path, errno.ENOENT)
+        target = os.path.join(path, "data.mdb")
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise from_oserror(target, exc) from None
+        try:
+            self.copyfd(fd, compact=compact, txn=txn)
+        finally:
+            os.close(fd)
+
+    def copyfd(self, fd: int, compact: bool = False, txn: Optional[Transaction] = None) -> None:
+        """`copy` to an open file descriptor."""
+        self._check_open()
+        if txn is not None and not compact:
+            raise TypeError("txn argument only compatible with compact=True")
+        from .copying import compact_copy, plain_copy
+        own = txn is None
+        snap = self.begin() if own else txn
+        try:
+            (compact_copy if compact else plain_copy)(self, snap, fd)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise from_oserror("mdb_env_copyfd3", exc) from None
+        finally:
+            if own:
+                snap.abort()  # type: ignore[union-attr]
+
     # -- databases ------------------------------------------------------------------------------
 
     def open_db(self, key: Any = None, txn: Optional[Transaction] = None,
