@@ -54,6 +54,10 @@ class Cursor:
         self._dp: Optional[_DupPos] = None  # DUPSORT: where among the key's values
         self._sval = b""                    # DUPSORT: sort-form value under the cursor
         self._dpast = False                 # DUPSORT: one past the key's last value
+        # DUPSORT, on a single-value key: LMDB's sub-cursor still holds (index, count) from
+        # the sub-page the cursor stepped off (see _step_onto); None when it was reset
+        self._xi: Optional[Tuple[int, int]] = None
+        self._xcount: Optional[int] = None  # count() as LMDB's stale sub-cursor reports it
         # the lmdb package's first_dup()/last_dup() leave key() showing the key of the move
         # before them; None when key() shows the current key
         self._key_hold: Any = None
@@ -92,6 +96,7 @@ class Cursor:
         """Adopt a fresh path; positioned if it points at a record."""
         self._eof = self._deleted = self._dpast = False
         self._key_hold = None
+        self._xi = None
         self._gen = self.txn._gen
         self._mut = self.txn._mutations
         if path is None:
@@ -106,6 +111,8 @@ class Cursor:
             self._valid = True
             if self._dupsort:
                 self._load_dups(last)
+            elif leaf.nfl[i] & F_DUPDATA:  # type: ignore[index]
+                _refuse_dup_node(leaf)
             return True
         self._skey = None
         self._valid = False
@@ -117,6 +124,32 @@ class Cursor:
         self._dp = _DupPos(self.txn, self._d, leaf, i, last)
         self._sval = self._dp.value()
         self._dpast = False
+        self._xcount = None
+        if self._dp.dups.kind:
+            self._xi = None     # LMDB sets its sub-cursor up afresh on a duplicates node
+
+    def _step_onto(self, last: bool) -> None:
+        """`_load_dups` after a step to another key. LMDB's sub-cursor keeps its place when
+        the cursor steps off a sub-page onto a single-value key, and is reset only when the
+        cursor leaves that key; a delete there shows the next key at the kept index."""
+        old = self._dp
+        self._load_dups(last)
+        if not self._dp.dups.kind:  # type: ignore[union-attr]
+            self._xi = (old.i, len(old.dups.vals)) if old and old.dups.kind == 1 else None
+
+    def _stale_dup_index(self, xi: Tuple[int, int]) -> None:
+        """After deleting a single-value key: LMDB's sub-cursor, still holding index and
+        count from an earlier sub-page, is re-pointed at the next key's sub-page only."""
+        dp = self._dp
+        if (self._pages is None or dp is None or dp.dups.kind != 1
+                or self._idxs[-1] >= len(self._pages[-1].keys)):
+            return
+        i, count = xi
+        n = len(dp.dups.vals)
+        dp.i = min(i, n - 1)
+        self._dpast = i >= n        # past that key's last value: unpositioned
+        self._sval = dp.value()
+        self._xcount = count
 
     def _sync(self) -> None:
         """Re-find the record after writes in the transaction moved pages under the path."""
@@ -136,8 +169,11 @@ class Cursor:
             return
         path = tree.search(txn, self._d, self._skey)
         if path is None:
+            # the tree was emptied under the cursor: LMDB leaves it unplaced, still marked
+            # deleted, so that its next move fails instead of starting over (see _unplaced);
+            # the positioned flag stays until an accessor re-reads it, as in the lmdb package
             self._pages = None
-            self._valid = False
+            self._deleted = True
             return
         self._pages, self._idxs = path
         leaf = self._pages[-1]
@@ -195,6 +231,8 @@ class Cursor:
             self._deleted = False
             self._valid = (self._pages is not None and not self._dpast
                            and self._idxs[-1] < len(self._pages[-1].keys))
+        elif self._pages is None:
+            self._valid = False   # emptied under it; a failed delete() left the flag set
 
     def _current(self) -> Tuple[Page, int]:
         return self._pages[-1], self._idxs[-1]  # type: ignore[index]
@@ -208,7 +246,7 @@ class Cursor:
             return b""
         if self._key_hold is not None:
             return self._key_hold
-        return self._out_key(self._skey)
+        return self._out_key(self._skey)  # type: ignore[arg-type]
 
     def value(self) -> Any:
         """The current value (``b''`` when unpositioned)."""
@@ -223,7 +261,7 @@ class Cursor:
             return memoryview(v) if self.txn._buffers else v
         leaf, i = self._current()
         if leaf.nfl[i] & F_DUPDATA:  # type: ignore[index]
-            raise corrupted(leaf.pgno, "duplicates node in a database without DUPSORT")
+            _refuse_dup_node(leaf)
         return self.txn._value(leaf.vals[i], leaf.sizes[i], leaf.nfl[i])  # type: ignore[index]
 
     def item(self) -> Tuple[Any, Any]:
@@ -250,6 +288,8 @@ class Cursor:
             raise InvalidParameterError("mdb_cursor_count", errno.EINVAL)
         if self._idxs[-1] >= len(self._pages[-1].keys) or self._dp is None:
             raise NotFoundError("mdb_cursor_count", NotFoundError.MDB_CODE)
+        if self._xcount is not None and self._dp.dups.kind == 1:
+            return self._xcount
         return self._dp.dups.count()
 
     # -- moves ------------------------------------------------------------------------------------
@@ -273,7 +313,7 @@ class Cursor:
         self._fresh()
         self._key_hold = None
         if self._pages is None:
-            return self.first()
+            return self._unplaced(self.first)
         leaf, i = self._current()
         if self._eof:
             if i >= len(leaf.keys) - 1:
@@ -291,11 +331,25 @@ class Cursor:
                 self._eof = True
             elif self._dupsort:
                 self._skey = self._pages[-1].keys[self._idxs[-1]]
-                self._load_dups()
+                self._step_onto(False)
         if ok:
-            self._skey = self._pages[-1].keys[self._idxs[-1]]
+            leaf = self._pages[-1]
+            i = self._idxs[-1]
+            self._skey = leaf.keys[i]
+            if leaf.nfl[i] & F_DUPDATA and not self._dupsort:  # type: ignore[index]
+                _refuse_dup_node(leaf)
         self._valid = ok
         return ok
+
+    def _unplaced(self, edge: Any) -> bool:
+        """A relative move of an unplaced cursor: from the first (last) record, except
+        right after the tree was emptied under it, when the move fails once (patched
+        LMDB: a re-inserted key must not be found as the "next" one)."""
+        if self._deleted:
+            self._deleted = False
+            self._valid = False
+            return False
+        return bool(edge())
 
     def _dup_step(self, forward: bool) -> bool:
         dp = self._dp
@@ -309,7 +363,7 @@ class Cursor:
         self._fresh()
         self._key_hold = None
         if self._pages is None:
-            return self.last()
+            return self._unplaced(self.last)
         self._eof = self._deleted = False
         leaf, i = self._current()
         if self._dpast:
@@ -325,9 +379,13 @@ class Cursor:
         else:
             ok = tree.step(self.txn, self._d, self._pages, self._idxs, False)
         if ok:
-            self._skey = self._pages[-1].keys[self._idxs[-1]]
+            leaf = self._pages[-1]
+            i = self._idxs[-1]
+            self._skey = leaf.keys[i]
             if self._dupsort:
-                self._load_dups(last=True)
+                self._step_onto(True)
+            elif leaf.nfl[i] & F_DUPDATA:  # type: ignore[index]
+                _refuse_dup_node(leaf)
         self._valid = ok
         return ok
 
@@ -347,7 +405,7 @@ class Cursor:
         self._fresh()
         self._key_hold = None
         if self._pages is None:
-            return self.first() if forward else self.last()
+            return self._unplaced(self.first if forward else self.last)
         self._eof = self._deleted = False
         leaf, i = self._current()
         if not forward and 0 < i <= len(leaf.keys):
@@ -357,7 +415,7 @@ class Cursor:
             ok = tree.step(self.txn, self._d, self._pages, self._idxs, forward)
         if ok:
             self._skey = self._pages[-1].keys[self._idxs[-1]]
-            self._load_dups(last=not forward)
+            self._step_onto(not forward)
         elif forward:
             self._eof = True
         self._valid = ok
@@ -369,9 +427,11 @@ class Cursor:
             return self.next()
         self._fresh()
         if self._pages is None:
-            return self.first()      # as LMDB: an unplaced cursor starts at the first record
+            # as LMDB: an unplaced cursor starts at the first record
+            return self._unplaced(self.first)
         if self._deleted or self._dpast:
             self._valid = False      # LMDB: no next duplicate of a deleted record
+            self._deleted = False
             return False
         return self._within_key(lambda: self._dup_step(True))
 
@@ -381,7 +441,7 @@ class Cursor:
             return self.prev()
         self._fresh()
         if self._pages is None:
-            return self.last()
+            return self._unplaced(self.last)
         self._eof = False            # as LMDB, any backward move leaves the end
         if self._dpast:
             return self._within_key(lambda: True)
@@ -391,7 +451,7 @@ class Cursor:
         self._fresh()
         self._key_hold = None
         if self._pages is None or self._idxs[-1] >= len(self._pages[-1].keys):
-            self._valid = False
+            self._valid = self._deleted = False
             return False
         self._deleted = False
         ok = bool(move())
@@ -409,10 +469,12 @@ class Cursor:
 
     def _dup_edge(self, last: bool) -> bool:
         self._fresh()
-        if not self._dupsort:
-            raise IncompatibleError("mdb_cursor_get", IncompatibleError.MDB_CODE)
-        if self._pages is None:
+        if self._pages is None:      # LMDB checks this before the database's flags
+            self._valid = self._deleted = False
             raise InvalidParameterError("mdb_cursor_get", errno.EINVAL)
+        if not self._dupsort:
+            self._valid = False      # a failed MDB_cursor_get unpositions, as any other
+            raise IncompatibleError("mdb_cursor_get", IncompatibleError.MDB_CODE)
         if self._idxs[-1] >= len(self._pages[-1].keys):
             self._valid = False
             return False
@@ -440,6 +502,8 @@ class Cursor:
                 self._valid = True
                 if self._dupsort:
                     self._load_dups()
+                elif pages[-1].nfl[idxs[-1]] & F_DUPDATA:  # type: ignore[index]
+                    _refuse_dup_node(pages[-1])
                 return False
             idxs[-1] = len(pages[-1].keys)
             self._skey = None
@@ -480,13 +544,14 @@ class Cursor:
         return self._seek_pair(key, value, exact=False)
 
     def _seek_pair(self, key: Any, value: Any, exact: bool) -> bool:
+        self._check()
+        if not self._dupsort:
+            # LMDB refuses MDB_GET_BOTH(_RANGE) without DUPSORT before it moves
+            self._valid = False
+            raise IncompatibleError("mdb_cursor_get", IncompatibleError.MDB_CODE)
         if not self.set_key(key):
             return False
         value = to_bytes(value)
-        if not self._dupsort:
-            found = bytes(self.value()) == value if exact else bytes(self.value()) >= value
-            self._valid = found
-            return found
         dp = self._dp
         assert dp is not None
         found = dp.seek(value[::-1] if dp.dups.rev else value)
@@ -530,9 +595,15 @@ class Cursor:
         valid = self._valid
         if ok or not append or self._dupsort:
             self._set(tree.search(txn, d, skey))
-            if self._dupsort and self._dp is not None and ok:
-                self._dp.seek(val[::-1] if self._dp.dups.rev else val)
-                self._sval = self._dp.value()
+            dp = self._dp
+            if self._dupsort and dp is not None and (ok or overwrite):
+                # on the value written; refused, on the key's last value (APPENDDUP) or on
+                # the existing pair (NODUPDATA); NOOVERWRITE leaves the key's first value
+                if not ok and append:
+                    dp.edge(True)
+                else:
+                    dp.seek(val[::-1] if dp.dups.rev else val)
+                self._sval = dp.value()
         else:
             self._set(tree.edge(txn, d, True), last=True)
         self._valid = valid
@@ -598,7 +669,10 @@ class Cursor:
         if not self._valid:   # the flag as it stands, as the lmdb package checks it
             return False
         self._fresh()
-        if self._pages is None or self._idxs[-1] >= len(self._pages[-1].keys):
+        if self._pages is None:
+            # positioned, but the tree was emptied under it: LMDB's cursor is unplaced
+            raise InvalidParameterError("mdb_cursor_del", errno.EINVAL)
+        if self._idxs[-1] >= len(self._pages[-1].keys):
             return False
         txn = self.txn
         txn._check_write("mdb_cursor_del")
@@ -608,9 +682,10 @@ class Cursor:
         assert path is not None
         nflags = path[0][-1].nfl[path[1][-1]]  # type: ignore[index]
         if nflags & F_DUPDATA and not self._dupsort:
-            raise corrupted(path[0][-1].pgno, "duplicates node in a database without DUPSORT")
+            _refuse_dup_node(path[0][-1])
         if nflags & (F_SUBDATA | F_DUPDATA) == F_SUBDATA:
             raise IncompatibleError("mdb_cursor_del", IncompatibleError.MDB_CODE)
+        xi = self._xi if not nflags & F_DUPDATA else None
         try:
             if self._dupsort and not dupdata:
                 txn._gen += 1
@@ -623,6 +698,8 @@ class Cursor:
         except BaseException as exc:
             txn._spoil(exc)
             raise
+        if xi is not None:
+            self._stale_dup_index(xi)
         self._get_current()
         return True
 
@@ -752,7 +829,7 @@ class Cursor:
                             raise corrupted(leaf.pgno, "duplicates node in a database "
                                             "without DUPSORT")
                         v = txn._value(v, lsizes[i], lnfl[i])  # type: ignore[index]
-                    yield (k, v) if want_key else v  # type: ignore[possibly-undefined]
+                    yield (k, v) if want_key else v
                 else:
                     yield k
             else:
@@ -813,6 +890,12 @@ class Cursor:
 
 
 
+def _refuse_dup_node(leaf: Page) -> None:
+    """A duplicates node in a database without DUPSORT: LMDB (cve-2019-16227 patch) refuses
+    to position on it."""
+    raise corrupted(leaf.pgno, "duplicates node in a database without DUPSORT")
+
+
 class _DupPos:
     """A cursor's place among the values of one key of a DUPSORT database."""
 
@@ -853,7 +936,7 @@ class _DupPos:
         unmoved) if every value is smaller."""
         if self.dups.kind == 2:
             sub = self.dups.sub
-            path = tree.search(self.txn, sub, sv)  # type: ignore[arg-type]
+            path = dups.sub_search(self.txn, sub, sv)
             if path is None:
                 return None
             pages, idxs = path

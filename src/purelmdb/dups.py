@@ -68,6 +68,10 @@ def decode_subpage(data: bytes, rev: bool) -> List[bytes]:
     if lower < PAGEHDRSZ or lower & 1:
         raise corrupted(None, "sub-page has bad mp_lower %d" % lower)
     n = (lower - PAGEHDRSZ) >> 1
+    # LMDB grows a sub-page by copying mp_upper.. of it (validate-subpage-bounds patch);
+    # a LEAF2 sub-page has no pointers, so its mp_upper may exceed its size by 2 per item
+    if upper < lower or upper > size + (2 * n if flags & P_LEAF2 else 0):
+        raise corrupted(None, "sub-page has bad mp_lower/mp_upper (%d/%d)" % (lower, upper))
     if flags & P_LEAF2:
         if pad == 0 or PAGEHDRSZ + n * pad > size:
             raise corrupted(None, "LEAF2 sub-page items overrun it")
@@ -150,8 +154,7 @@ class Dups:
             raw = txn._value(leaf.vals[i], leaf.sizes[i], fl)
             if len(raw) != 48:
                 raise corrupted(leaf.pgno, "sub-database record of %d bytes" % len(raw))
-            rec = DbRecord.unpack(raw)
-            self.sub = sub_state(rec, d)
+            self.sub = sub_state(DbRecord.unpack(raw), d, txn.psize)
         else:
             self.kind = 1
             self.vals = decode_subpage(bytes(txn._value(leaf.vals[i], leaf.sizes[i], fl)),
@@ -180,10 +183,31 @@ class Dups:
                 return out
 
 
-def sub_state(rec: DbRecord, outer: DbState) -> DbState:
+def sub_state(rec: DbRecord, outer: DbState, psize: int) -> DbState:
+    """The state of a sub-database from its record; `CorruptedError` if the record's item
+    size (md_pad) cannot be that of its pages (LMDB's validate-md-pad patch)."""
+    fixed = (rec.flags | outer.flags) & MDB_DUPFIXED
+    if rec.pad > psize - PAGEHDRSZ or (fixed and rec.pad == 0):
+        raise corrupted(None, "sub-database record has item size (md_pad) %d" % rec.pad)
     d = DbState.from_record(rec, value_rev(outer.flags))
     d.leaf2 = bool(outer.flags & MDB_DUPFIXED)
     return d
+
+
+def check_items(sub: Optional[DbState], leaf: Any) -> None:
+    """A fixed-size sub-database's leaf must hold items of its record's size: LMDB reads
+    the items with the record's md_pad, so a forged one would misread (or overrun) them."""
+    if sub.leaf2 and leaf.keys and len(leaf.keys[0]) != sub.pad:  # type: ignore[union-attr]
+        raise corrupted(leaf.pgno, "LEAF2 items of %d bytes in a sub-database of item size "
+                        "%d" % (len(leaf.keys[0]), sub.pad))  # type: ignore[union-attr]
+
+
+def sub_search(txn: Transaction, sub: Optional[DbState], sv: bytes) -> Optional[tree.Path]:
+    """`tree.search` in a sub-database, with `check_items` on the leaf reached."""
+    path = tree.search(txn, sub, sv)  # type: ignore[arg-type]
+    if path is not None:
+        check_items(sub, path[0][-1])
+    return path
 
 
 def new_sub_state(outer: DbState, fixed_size: int) -> DbState:
@@ -202,6 +226,7 @@ def _edge(txn: Transaction, d: Optional[DbState], last: bool) -> tree.Path:
     path = tree.edge(txn, d, last)  # type: ignore[arg-type]
     if path is None:
         raise corrupted(None, "empty sub-database in a node")
+    check_items(d, path[0][-1])
     return path
 
 
@@ -242,7 +267,7 @@ def put(txn: Transaction, d: DbState, pages: List[Any], idxs: List[int], sv: byt
     if dups.kind == 2:
         sub = dups.sub
         assert sub is not None
-        path = tree.search(txn, sub, sv)
+        path = sub_search(txn, sub, sv)
         if path is not None:
             sp, si = path
             if append and (si[-1] < len(sp[-1].keys) or tree.step(txn, sub, sp, si, True)):
@@ -301,7 +326,7 @@ def delete_value(txn: Transaction, d: DbState, pages: List[Any], idxs: List[int]
     if dups.kind == 2:
         sub = dups.sub
         assert sub is not None
-        path = tree.search(txn, sub, sv)
+        path = sub_search(txn, sub, sv)
         if path is None:
             return False
         sp, si = path
@@ -358,5 +383,6 @@ def free_subtrees(txn: Transaction, d: DbState, leaf: Any) -> None:
     from .freelist import free_tree
     for i, fl in enumerate(leaf.nfl):
         if fl & F_DUPDATA and fl & F_SUBDATA:
-            sub = sub_state(DbRecord.unpack(txn._value(leaf.vals[i], leaf.sizes[i], fl)), d)
+            sub = sub_state(DbRecord.unpack(txn._value(leaf.vals[i], leaf.sizes[i], fl)), d,
+                            txn.psize)
             free_tree(txn, sub)
