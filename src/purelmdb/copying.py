@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import TYPE_CHECKING, List, Set
+from typing import TYPE_CHECKING, Any, List, Set
 
 from . import tree
 from .errors import IncompatibleError, corrupted
@@ -144,9 +144,9 @@ class _Walker:
     """Copies trees page by page in LMDB's compacting order (see the module docstring)."""
 
     def __init__(self, txn: Transaction, fd: int) -> None:
-        self.map = txn._map
-        self.psize = txn._psize
-        self.last_pg = txn._meta.last_pg
+        self.map: Any = txn._map
+        self.psize: int = txn._psize
+        self.last_pg: int = txn._meta.last_pg
         self.fd = fd
         try:
             self.start = os.lseek(fd, 0, os.SEEK_CUR)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import threading
 import weakref
 from typing import Any, Dict, List, Optional, Tuple
@@ -31,6 +32,7 @@ from .errors import (
     Error,
     IncompatibleError,
     InvalidParameterError,
+    MapResizedError,
     NotFoundError,
     PanicError,
     ReadonlyError,
@@ -41,6 +43,8 @@ from .layout import (
     F_DUPDATA,
     F_SUBDATA,
     FREE_DBI,
+    IDLE_TXNID,
+    MAGIC,
     MAIN_DBI,
     MAX_KEY_SIZE,
     MDB_DUPFIXED,
@@ -57,6 +61,7 @@ from .layout import (
     Meta,
     node_max,
     overflow_pages,
+    unpack_meta,
 )
 from .page import encode
 from .storage import DEFAULT_IO, DataFile, FileIO
@@ -65,8 +70,10 @@ from .txn import Transaction, to_bytes
 DEFAULT_MAPSIZE = 10485760          # what a new file records when no map_size is given
 DEFAULT_CACHE_PAGES = 8192          # decoded pages kept per environment
 
-_open_files: Dict[Tuple[int, int], str] = {}
-_open_files_lock = threading.Lock()
+# data files open in this process: (st_dev, st_ino) -> (pid, path); entries another pid made
+# were inherited through fork() and do not count
+_open_files: Dict[Tuple[int, int], Tuple[int, str]] = {}
+_open_files_lock = threading.RLock()
 
 
 def _uint(value: Any, name: str) -> int:
@@ -194,6 +201,8 @@ class Environment:
             self._release_files()
             raise
         self._max_readers = self._lock.max_readers if self._lock is not None else max_readers
+        self._spare_max = _uint(max_spare_txns, "max_spare_txns")
+        self._spare_slots: List[int] = []
         meta = self._file.initial_meta
         self._psize = self._file.psize
         self._nodemax = node_max(self._psize)
@@ -203,7 +212,7 @@ class Environment:
         self._max_pgno: Optional[int] = None if self._auto_grow else self._map_size // self._psize
         self._caches: List[Dict[int, Any]] = [{}, {}]
         self._cache_pages = DEFAULT_CACHE_PAGES
-        self._state_lock = threading.Lock()
+        self._state_lock = threading.RLock()   # reentrant: a txn's __del__ may run under it
         self._write_lock = threading.Lock()
         self._writer: Optional[Transaction] = None
         self._writer_thread: Optional[int] = None
@@ -213,8 +222,15 @@ class Environment:
         self._reader_threads: weakref.WeakKeyDictionary[Transaction, int] = \
             weakref.WeakKeyDictionary()
         self._publish(meta)
-        if self._lock is not None:
-            self._lock.publish_txnid(meta.txnid)
+        if self._lock is not None and self._lock.active:
+            try:
+                if self._lock.first:
+                    self._lock.share(meta.txnid)    # lets other openers in
+                elif self._lock.txnid() > meta.txnid:
+                    self._publish(self._read_meta(self._lock.txnid()))
+            except BaseException:
+                self._release_files()
+                raise
         self._main_db = _Database(self, MAIN_DBI, None, meta.main_db.flags)
         # handles by index (0, the free list, has none) and named ones by name
         self._handles: List[Optional[_Database]] = [None, self._main_db]
@@ -225,16 +241,17 @@ class Environment:
 
     def _register(self, file_id: Tuple[int, int]) -> None:
         with _open_files_lock:
-            if file_id in _open_files:
+            if _open_files.get(file_id, (-1, ""))[0] == os.getpid():
                 raise Error("The environment '%s' is already open in this process."
                             % self._path)
-            _open_files[file_id] = self._path
+            _open_files[file_id] = (os.getpid(), self._path)
             self._file_id = file_id
 
     def _release_files(self) -> None:
         if self._file_id is not None:
             with _open_files_lock:
-                _open_files.pop(self._file_id, None)
+                if _open_files.get(self._file_id, (-1, ""))[0] == os.getpid():
+                    del _open_files[self._file_id]
             self._file_id = None
         if self._file is not None:
             self._file.close()
@@ -277,8 +294,16 @@ class Environment:
             raise PanicError("mdb_txn_begin: an earlier commit failed after writing its meta "
                              "page; reopen the environment", PanicError.MDB_CODE)
         self._write_lock.acquire()
+        lock = self._lock if self._lock is not None and self._lock.active else None
         try:
             self._check_open()
+            if lock is not None:
+                lock.lock_writer()          # other processes' writers
+                try:
+                    self._catch_up_writer(lock)
+                except BaseException:
+                    lock.unlock_writer()
+                    raise
         except BaseException:
             self._write_lock.release()
             raise
@@ -289,28 +314,114 @@ class Environment:
         txn._init_snapshot(self._snap, meta.txnid + 1)
         self._txns.add(txn)
 
+    def _catch_up_writer(self, lock: Any) -> None:
+        """With the writer mutex held: start from the last commit, whoever made it."""
+        if lock.owner_died:
+            # a writer died holding the mutex: its commit counts only if its meta is complete
+            lock.owner_died = False
+            assert self._file is not None
+            newest = self._file.read_meta_pages()
+            lock.publish_txnid(newest.txnid)
+        txnid = lock.txnid()
+        if txnid != self._snap[0].txnid:
+            with self._state_lock:
+                self._publish(self._read_meta(txnid))
+                self._caches = [{}, {}]
+
     def _end_write(self, txn: Transaction) -> None:
         if self._writer is txn:
             self._writer = None
             self._writer_thread = None
-            self._write_lock.release()
+            try:
+                if self._lock is not None and self._lock.active:
+                    self._lock.unlock_writer()
+            finally:
+                self._write_lock.release()
 
     def _begin_read(self, txn: Transaction) -> None:
-        with self._state_lock:
+        lock = self._lock
+        if lock is not None and lock.active:
+            if lock._unlock_pending:
+                lock.settle()
+            slot = self._take_slot(lock)
+            try:
+                txnid = lock.read_snapshot(slot)
+                snap = self._snap
+                if snap[0].txnid < txnid:
+                    snap = self._refresh(txnid)
+            except BaseException:
+                self._give_slot(lock, slot)
+                raise
+            txn._slot = slot
+        else:
             snap = self._snap
             txnid = snap[0].txnid
+        with self._state_lock:
             self._readers[txnid] = self._readers.get(txnid, 0) + 1
-        txn._init_snapshot(snap, txnid)
+        txn._init_snapshot(snap, snap[0].txnid)
+        txn._reader_txnid = txnid
         self._txns.add(txn)
         self._reader_threads[txn] = threading.get_ident()
 
-    def _end_read(self, txn: Transaction) -> None:
+    def _take_slot(self, lock: Any) -> int:
         with self._state_lock:
-            n = self._readers.get(txn._txnid, 0) - 1
+            if self._spare_slots:
+                return self._spare_slots.pop()
+        return int(lock.acquire_slot())
+
+    def _give_slot(self, lock: Any, slot: int) -> None:
+        """A read transaction ended: keep its slot as a spare (``max_spare_txns``) or free it."""
+        with self._state_lock:
+            if len(self._spare_slots) < self._spare_max and not self._closed:
+                lock.idle_slot(slot)
+                self._spare_slots.append(slot)
+                return
+        lock.free_slot(slot)
+
+    def _refresh(self, txnid: int) -> Tuple[Meta, Any, Any]:
+        """Adopt a commit another process made (at least ``txnid``); our decoded pages may
+        describe pages it reused, so the page caches start afresh."""
+        meta = self._read_meta(txnid)
+        with self._state_lock:
+            if self._snap[0].txnid < meta.txnid:
+                self._publish(meta)
+                self._caches = [{}, {}]
+            return self._snap
+
+    def _read_meta(self, txnid: int) -> Meta:
+        """The meta page of commit ``txnid`` (or a newer one in its slot), checked; the newest
+        valid meta if that slot does not hold it."""
+        assert self._file is not None
+        psize = self._psize
+        m = self._file.remap()
+        try:
+            _flags, meta = unpack_meta(m, (txnid & 1) * psize)
+        except (ValueError, struct.error):
+            meta = None
+        if meta is None or meta.magic != MAGIC or meta.txnid < txnid or \
+                meta.free_db.pad != psize or (meta.last_pg + 1) * psize > len(m):
+            meta = self._file.read_meta_pages()
+        if not self._auto_grow and meta.last_pg >= self._map_size // psize:
+            raise MapResizedError("mdb_txn_begin", MapResizedError.MDB_CODE)
+        if self._auto_grow and meta.mapsize > self._map_size:
+            self._map_size = meta.mapsize
+        self._main_db._flags = meta.main_db.flags
+        return meta
+
+    def _end_read(self, txn: Transaction) -> None:
+        txnid = txn._reader_txnid
+        with self._state_lock:
+            n = self._readers.get(txnid, 0) - 1
             if n > 0:
-                self._readers[txn._txnid] = n
+                self._readers[txnid] = n
             else:
-                self._readers.pop(txn._txnid, None)
+                self._readers.pop(txnid, None)
+        slot = txn._slot
+        if slot is not None:
+            txn._slot = None
+            lock = self._lock
+            if lock is not None and lock.active:
+                self._give_slot(lock, slot)
 
     def _oldest_reader(self, write_txnid: int) -> int:
         """Free-list records below this id may be reused by the writer."""
@@ -318,7 +429,10 @@ class Environment:
             oldest = write_txnid - 1
             if self._readers:
                 oldest = min(oldest, min(self._readers))
-            return oldest
+        lock = self._lock
+        if lock is not None and lock.active:
+            oldest = lock.oldest(oldest)      # every process's readers
+        return oldest
 
     # -- commit -------------------------------------------------------------------------------
 
@@ -376,11 +490,11 @@ class Environment:
             for pgno in written:
                 cache.pop(pgno, None)
         self._cache_committed(txn)
-        if self._lock is not None:
-            self._lock.publish_txnid(meta.txnid)
         with self._state_lock:
             self._publish(meta)
         self._main_db._flags = main.flags
+        if self._lock is not None and self._lock.active:
+            self._lock.publish_txnid(meta.txnid)     # after our own snapshot: see _begin_read
 
     def _cache_committed(self, txn: Transaction) -> None:
         """Keep the pages just written as clean decoded pages, so the next transaction does
@@ -475,20 +589,27 @@ class Environment:
         return self._max_readers
 
     def readers(self) -> str:
-        """The reader table as ``mdb_stat -r`` prints it (this process's readers)."""
+        """The reader table as ``mdb_stat -r`` prints it: every process's readers (``-`` for
+        a slot kept idle for reuse)."""
         self._check_open()
-        rows = []
-        for txn, tid in list(self._reader_threads.items()):
-            if not txn._done:
-                rows.append("%10d %x %d\n" % (self._pid, tid, txn._txnid))
+        lock = self._lock
+        if lock is not None and lock.active:
+            rows = ["%10d %x %s\n" % (pid, tid, "-" if txnid == IDLE_TXNID else txnid)
+                    for pid, tid, txnid in lock.reader_rows()]
+        else:
+            rows = ["%10d %x %d\n" % (self._pid, tid, txn._txnid)
+                    for txn, tid in list(self._reader_threads.items()) if not txn._done]
         if not rows:
             return "(no active readers)\n"
         return "    pid     thread     txnid\n" + "".join(rows)
 
     def reader_check(self) -> int:
-        """Clear reader slots of dead processes; returns how many (none in exclusive mode)."""
+        """Free the reader slots of processes that died; returns how many."""
         self._check_open()
-        return 0
+        lock = self._lock
+        if lock is None or not lock.active:
+            return 0
+        return int(lock.reader_check())
 
     def sync(self, force: bool = False) -> None:
         """Flush the data file to disk."""
@@ -506,18 +627,24 @@ class Environment:
         open transaction of this environment."""
         self._check_open()
         map_size = _uint(map_size, "map_size")
-        if self._writer is not None:
+        me = threading.get_ident()
+        if self._writer_thread == me:
             raise Error("Cannot set_mapsize while a write transaction is active")
+        # this thread's transactions end, as in the lmdb package; other threads' readers keep
+        # their own maps and need nothing, and their writer is waited for
         for txn in list(self._txns):
-            txn.abort()
-        assert self._file is not None
-        meta = self._snap[0]
-        used = (meta.last_pg + 1) * self._psize
-        if map_size == 0:
-            map_size = self._file.read_meta_pages().mapsize
-        self._map_size = max(map_size, used)
-        if not self._auto_grow:
-            self._max_pgno = self._map_size // self._psize
+            if self._reader_threads.get(txn) == me:
+                txn.abort()
+        with self._write_lock:
+            self._check_open()
+            assert self._file is not None
+            meta = self._snap[0]
+            used = (meta.last_pg + 1) * self._psize
+            if map_size == 0:
+                map_size = self._file.read_meta_pages().mapsize
+            self._map_size = max(map_size, used)
+            if not self._auto_grow:
+                self._max_pgno = self._map_size // self._psize
 
     # -- copies ---------------------------------------------------------------------------------
 

@@ -44,6 +44,8 @@ from .layout import (
     MAX_DEPTH,
     MAX_KEY_SIZE,
     MDB_DUPSORT,
+    MDB_INTEGERKEY,
+    MDB_REVERSEKEY,
     OVERFLOW_HEADER,
     P_BRANCH,
     P_INVALID,
@@ -91,6 +93,25 @@ class Transaction:
     ``env.begin(...)``. As a context manager it commits when the block ends normally and
     aborts on an exception.
     """
+
+    _map: Any                       # the snapshot's map of the data file
+    _psize: int
+    _meta: Any                      # the snapshot's Meta
+    _mv: Any
+    _txnid: int
+    _caches: List[Dict[int, Page]]
+    _last_pg: int
+    _dbs: Dict[int, DbState]
+    _created: List[Any]             # handles of databases created here
+    # the writer's state
+    dirty: Dict[int, Page]
+    ovf: Dict[int, bytes]           # dirty overflow runs: first pgno -> value
+    freed: List[int]                # pages this txn stops using (clean ones)
+    loose: List[int]                # pages allocated and freed in this txn
+    next_pgno: int
+    reclaim: freelist.Reclaimer
+    _slot: Optional[int] = None     # a read transaction's slot in the lock file's reader table
+    _reader_txnid = 0               # the txnid that slot publishes (<= the snapshot's)
 
     def __init__(self, env: Environment, db: Optional[_Database] = None,
                  parent: Optional[Transaction] = None, write: bool = False,
@@ -177,16 +198,18 @@ class Transaction:
         self._last_pg = meta.last_pg
         free = meta.free_db
         main = meta.main_db
-        self._dbs: Dict[int, DbState] = {
+        self._dbs = {
             FREE_DBI: DbState.from_record(free, True),
-            MAIN_DBI: DbState.from_record(main, False),
+            # a main database flagged REVERSEKEY or INTEGERKEY (made by C) sorts reversed
+            MAIN_DBI: DbState.from_record(
+                main, bool(main.flags & (MDB_REVERSEKEY | MDB_INTEGERKEY))),
         }
-        self._created: List[Any] = []               # handles of databases created here
+        self._created = []
         if self._write:
-            self.dirty: Dict[int, Page] = {}
-            self.ovf: Dict[int, bytes] = {}     # dirty overflow runs: first pgno -> value
-            self.freed: List[int] = []          # pages this txn stops using (clean ones)
-            self.loose: List[int] = []          # pages allocated and freed in this txn
+            self.dirty = {}
+            self.ovf = {}
+            self.freed = []
+            self.loose = []
             self.next_pgno = meta.last_pg + 1
             self.reclaim = freelist.Reclaimer(self)
             self.page = self._page_write
@@ -577,7 +600,12 @@ class Transaction:
         i = idxs[-1]
         exists = i < len(leaf.keys) and leaf.keys[i] == skey
         if exists:
-            if (leaf.nfl[i] ^ node_flags) & F_SUBDATA:  # type: ignore[index]
+            fl = leaf.nfl[i]  # type: ignore[index]
+            if fl & F_DUPDATA or (fl ^ node_flags) & F_SUBDATA:
+                if fl & F_DUPDATA:
+                    # DUPSORT keys never get here: a forged duplicates node (cve-2019-16227)
+                    raise corrupted(leaf.pgno, "duplicates node in a database without "
+                                    "DUPSORT")
                 # a named database's record, or a plain key where one should go
                 raise IncompatibleError("mdb_put", IncompatibleError.MDB_CODE)
             if not overwrite:
@@ -699,8 +727,13 @@ class Transaction:
         i = idxs[-1]
         if i >= len(leaf.keys) or leaf.keys[i] != skey:
             return False
-        if leaf.nfl[i] & (F_SUBDATA | F_DUPDATA) == F_SUBDATA:  # type: ignore[index]
-            raise IncompatibleError("mdb_del", IncompatibleError.MDB_CODE)
+        fl = leaf.nfl[i]  # type: ignore[index]
+        if fl & (F_SUBDATA | F_DUPDATA):
+            if fl & F_DUPDATA and not d.flags & MDB_DUPSORT:
+                # LMDB's cve-2019-16227 patch: no delete through a forged duplicates node
+                raise corrupted(leaf.pgno, "duplicates node in a database without DUPSORT")
+            if not fl & F_DUPDATA:
+                raise IncompatibleError("mdb_del", IncompatibleError.MDB_CODE)
         if sv is not None:
             self._gen += 1
             tree.touch_path(self, d, pages, idxs)
@@ -747,7 +780,8 @@ class Transaction:
             d.changed = True
             if delete and not db._is_main:
                 main = self._dbs[MAIN_DBI]
-                name = db._name[::-1] if main.rev else db._name  # type: ignore[index]
+                assert db._name is not None
+                name = db._name[::-1] if main.rev else db._name
                 path = tree.search(self, main, name)
                 if path is not None:
                     leaf, i = path[0][-1], path[1][-1]

@@ -1,8 +1,9 @@
-"""The lock-file layer in exclusive mode, against real processes, the C binding and mdb_stat.
+"""The lock-file layer (LMDB's opening protocol), against real processes, the C binding and
+mdb_stat.
 
-The C-side tests depend on a C opener being *blocked* while we hold the lock: only then does it
-trust the header we leave behind (an opener that finds the file unlocked re-initialises it and
-proves nothing). ``wait_blocked`` waits for its pending lock request to show in /proc/locks.
+The C-side tests depend on a C opener being *blocked* while we hold the first opener's exclusive
+lock: only then does it trust the header we leave behind when we share it (an opener that finds
+the file unlocked re-initialises it and proves nothing). ``wait_blocked`` waits for its pending lock request to show in /proc/locks.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
-from purelmdb.errors import Error, LockError, ReadonlyError  # noqa: E402
+from purelmdb.errors import Error, ReadonlyError  # noqa: E402
 from purelmdb.locking import LockFile, lock_path_for  # noqa: E402
 
 pytestmark = [
@@ -99,21 +100,31 @@ def wait_blocked(proc: subprocess.Popen, lock_path: Path, timeout: float = 10.0)
 
 
 PROBE = """
-    import errno, sys
-    from purelmdb.errors import LockError
+    import signal, sys
     from purelmdb.locking import LockFile
+
+    class GiveUp(BaseException):
+        pass
+
+    def give_up(*_):
+        raise GiveUp
+
+    signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(2)
     try:
-        LockFile(sys.argv[1], readonly=False, mode=0o644, max_readers=126).close()
-    except LockError as e:
-        assert e.code == errno.EAGAIN
-        print("locked:", e)
+        lf = LockFile(sys.argv[1], readonly=False, mode=0o644, max_readers=126)
+    except GiveUp:
+        print("blocked")
     else:
-        print("free")
+        signal.alarm(0)
+        print("first" if lf.first else "shared")
+        lf.close()
 """
 
 
 def probe(lock_path: Path) -> str:
-    """From another process: 'free', or 'locked: <message>'."""
+    """From another process: 'first' (nobody else has it open), 'shared' (others have it open
+    and shared), or 'blocked' (an opener holds it exclusively)."""
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(PROBE), str(lock_path)],
         env=CHILD_ENV,
@@ -197,21 +208,24 @@ def test_max_readers_must_be_positive(tmp_path: Path) -> None:
 # -- exclusion between processes ----------------------------------------------------------------
 
 
-def test_other_process_gets_lock_error(tmp_path: Path, opened: List[LockFile]) -> None:
+def test_other_openers_wait_for_the_first_to_share(tmp_path: Path, opened: List[LockFile]) -> None:
     path = tmp_path / "lock.mdb"
     lf = open_lock(opened, path)
-    answer = probe(path)
-    assert answer.startswith(f"locked: {path}: environment is in use by another process")
-    assert f"(pid {os.getpid()})" in answer and "exclusively" in answer
+    assert lf.first
+    assert probe(path) == "blocked"
+    lf.share(7)
+    assert not lf.first and probe(path) == "shared"
+    assert path.read_bytes()[48:56] == (7).to_bytes(8, "little")
     lf.close()
     lf.close()  # idempotent
-    assert probe(path) == "free"
+    assert probe(path) == "first"
     with pytest.raises(Error, match="closed"):
         lf.publish_txnid(1)
 
 
 @pytest.mark.interop
-def test_lock_error_while_c_process_has_env_open(tmp_path: Path, opened: List[LockFile]) -> None:
+def test_opens_shared_while_a_c_process_has_the_env_open(
+        tmp_path: Path, opened: List[LockFile]) -> None:
     c_env(tmp_path, 1)
     holder = start_py(f"""
         import lmdb, sys
@@ -221,15 +235,32 @@ def test_lock_error_while_c_process_has_env_open(tmp_path: Path, opened: List[Lo
     """)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "open\n"
-        with pytest.raises(LockError, match=f"pid {holder.pid}"):
-            open_lock(opened, tmp_path / "lock.mdb", env_path=str(tmp_path))
+        lf = open_lock(opened, tmp_path / "lock.mdb", env_path=str(tmp_path))
+        assert lf.active and not lf.first and lf.txnid() == 1
     finally:
         finish(holder)
-    assert open_lock(opened, tmp_path / "lock.mdb").active
+
+
+def test_a_lock_file_of_another_format_is_refused(tmp_path: Path, opened: List[LockFile]) -> None:
+    path = tmp_path / "lock.mdb"
+    first = open_lock(opened, path)
+    first.share(0)
+    # as another platform's C LMDB; written through our map: opening and closing another
+    # descriptor of the file would drop our locks
+    first._map[4:8] = (0x00010002).to_bytes(4, "little")
+    done = run_py(f"""
+        from purelmdb.locking import LockFile
+        from purelmdb.errors import VersionMismatchError
+        try:
+            LockFile({str(path)!r}, readonly=False, mode=0o644, max_readers=126)
+        except VersionMismatchError as e:
+            print("refused", e)
+    """)
+    assert done.stdout.startswith("refused") and "another format" in done.stdout
 
 
 @pytest.mark.interop
-def test_c_opener_blocks_until_close_then_reads_and_writes(
+def test_c_opener_blocks_until_we_share_then_reads_and_writes(
     tmp_path: Path, opened: List[LockFile]
 ) -> None:
     c_env(tmp_path, 3)
@@ -250,8 +281,9 @@ def test_c_opener_blocks_until_close_then_reads_and_writes(
         time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
         assert c.poll() is None, "the C opener did not wait for our lock"
     finally:
-        lf.close()
+        lf.share(3)
     assert json.loads(finish(c)) == {"read": [3, "v2"], "last": 4}
+    assert lf.txnid() == 4      # the C writer published its commit in the shared header
 
 
 @pytest.mark.interop
@@ -263,7 +295,6 @@ def test_c_trusts_the_published_txnid(
     # info()["last_txnid"] comes from the meta pages and is 5 either way, so it cannot tell.
     c_env(tmp_path, 5)
     lf = open_lock(opened, tmp_path / "lock.mdb")
-    lf.publish_txnid(published)
     c = start_py(f"""
         import json, lmdb
         env = lmdb.open({str(tmp_path)!r}, readonly=True)
@@ -273,7 +304,7 @@ def test_c_trusts_the_published_txnid(
     try:
         wait_blocked(c, tmp_path / "lock.mdb")
     finally:
-        lf.close()
+        lf.share(published)
     assert json.loads(finish(c)) == [published, 5]
 
 
@@ -284,12 +315,11 @@ def test_mdb_stat_reads_the_header_we_leave(tmp_path: Path, opened: List[LockFil
         pytest.skip("mdb_stat (lmdb-utils) is not installed")
     c_env(tmp_path, 4)
     lf = open_lock(opened, tmp_path / "lock.mdb", max_readers=200)
-    lf.publish_txnid(4)
     stat = subprocess.Popen([mdb_stat, "-e", str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         wait_blocked(stat, tmp_path / "lock.mdb")
     finally:
-        lf.close()
+        lf.share(4)
     out, _ = stat.communicate(timeout=20)
     assert stat.returncode == 0
     # mdb_stat asks for 126 readers; it got 200 from our file's size.
@@ -333,7 +363,7 @@ def test_second_open_in_process_raises_and_keeps_the_lock(
     (tmp_path / "alias").symlink_to(tmp_path)  # same file, another path
     with pytest.raises(Error, match="already open in this process"):
         open_lock(opened, tmp_path / "alias" / "lock.mdb")
-    assert probe(path).startswith("locked:")  # the failed opens did not drop our lock
+    assert probe(path) == "blocked"  # the failed opens did not drop our lock
     lf.close()
     assert open_lock(opened, path).active
 
@@ -367,10 +397,10 @@ def test_path_switched_to_an_open_lock_file_after_the_check(
         LockFile(
             str(tmp_path / "new-lock"), readonly=False, mode=0o644, max_readers=126, _open=switched
         )
-    assert probe(held).startswith("locked:")  # the stray descriptor was not closed
+    assert probe(held) == "blocked"  # the stray descriptor was not closed
     assert open_fds() == before + 1
     lf.close()
-    assert open_fds() == before - 1  # closed along with the holder's own
+    assert open_fds() == before - 2  # closed along with the holder's own and its map's
 
 
 # -- fork -----------------------------------------------------------------------------------------
@@ -389,7 +419,7 @@ def test_fork_child_closing_an_fd_keeps_the_parents_fcntl_lock(tmp_path: Path) -
             os.close(fd)
             os._exit(0)
         assert os.waitpid(pid, 0)[1] == 0
-        assert probe(path).startswith("locked:")
+        assert probe(path) == "blocked"
     finally:
         os.close(fd)
 
@@ -399,7 +429,8 @@ def test_fork_child_close_does_not_release_parent_lock(
 ) -> None:
     path = tmp_path / "lock.mdb"
     lf = open_lock(opened, path)
-    lf.publish_txnid(9)
+    lf.share(9)
+    slot = lf.acquire_slot()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child; reports through its exit status
         status = 1
@@ -411,19 +442,20 @@ def test_fork_child_close_does_not_release_parent_lock(
             else:
                 raise AssertionError("publish_txnid worked in the child")
             lf.close()
-            try:  # the child may open anew; the parent's lock stops it
-                LockFile(str(path), readonly=False, mode=0o644, max_readers=126)
-            except LockError:
+            # the child may open anew, beside the parent
+            mine = LockFile(str(path), readonly=False, mode=0o644, max_readers=126)
+            if not mine.first and mine.txnid() == 9:
                 status = 0
+            mine.close()
         finally:
             os._exit(status)
     assert os.waitpid(pid, 0)[1] == 0
-    assert probe(path).startswith("locked:")
+    assert probe(path) == "shared"           # our shared lock survived the child's close
     assert path.read_bytes()[48:56] == (9).to_bytes(8, "little")  # the child wrote nothing
-    lf.publish_txnid(11)
+    assert [row[0] for row in lf.reader_rows()] == [os.getpid()]  # nor freed our slot
+    lf.free_slot(slot)
     lf.close()
-    assert path.read_bytes()[48:56] == (11).to_bytes(8, "little")
-    assert probe(path) == "free"
+    assert probe(path) == "first"
 
 
 def test_fork_child_may_reopen_once_the_parent_has_closed(
@@ -440,7 +472,7 @@ def test_fork_child_may_reopen_once_the_parent_has_closed(
             os.read(go_r, 1)  # the parent has closed
             mine = LockFile(str(path), readonly=False, mode=0o644, max_readers=126)
             inherited.close()  # must not close a descriptor that drops `mine`'s lock
-            if probe(path).startswith("locked:"):
+            if probe(path) == "blocked":
                 status = 0
             mine.close()
         finally:
