@@ -45,11 +45,12 @@ EXPECTATIONS_FILE = HERE / "expectations.json"
 CACHE_ENV = "PURELMDB_UPSTREAM_CACHE"
 REPORT_ENV = "PURELMDB_UPSTREAM_REPORT"  # read by shim/upstream_report.py
 
-#: Files run by default and in CI (tests/upstream/test_upstream_suite.py).
+#: Files run by default and in CI (tests/upstream/test_upstream_suite.py): the whole suite.
 CI_FILES = (
-    "cursor_test.py", "getmulti_test.py", "iteration_test.py", "txn_test.py", "env_test.py",
-    "parity_test.py", "package_test.py", "engine_test.py", "crash_test.py",
-    "mdb_layout_test.py", "cve_test.py", "verify_test.py",
+    "aio_test.py", "crash_test.py", "cursor_test.py", "cve_test.py", "engine_test.py",
+    "env_test.py", "getmulti_test.py", "iteration_test.py", "large_write_test.py",
+    "mdb_layout_test.py", "overflow_test.py", "package_test.py", "parity_test.py",
+    "tool_test.py", "txn_test.py", "verify_test.py",
 )
 #: The categories of expectations.json (README.md says what each one means).
 CATEGORIES = ("not-yet", "c-internals", "multi-process", "engine-bug")
