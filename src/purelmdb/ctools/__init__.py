@@ -29,6 +29,10 @@ def run(name: str, argv: List[str]) -> int:
     if name not in _MODULES:
         err("%s: unknown command; one of %s\n" % (name, ", ".join(COMMANDS)))
         return EXIT_FAILURE
+    if "--help" in argv:
+        from .help import HELP
+        sys.stdout.write(HELP[name])
+        return 0
     module = importlib.import_module("." + _MODULES[name], __name__)
     try:
         return int(module.main(name, list(argv)))
