@@ -101,8 +101,7 @@ class _Database:
 
     def _dbi(self, txn: Transaction) -> int:
         if txn.env is not self._env:
-            raise InvalidParameterError(
-                "database handle belongs to another environment", errno.EINVAL)
+            raise Error("Database handle belongs to another environment.")   # the lmdb package's
         if self._closed:
             raise InvalidParameterError(
                 "database handle was dropped or its creating transaction aborted",

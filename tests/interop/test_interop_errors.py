@@ -400,3 +400,39 @@ def test_transaction_ids(lib, env):
         t.put(b"c", b"C")
     assert r.id() == base + 2 and r.get(b"c") is None
     r.abort()
+
+
+def test_a_database_handle_from_another_environment(lib, tmp_path):
+    """Refused with the lmdb package's plain Error, in every call that takes db=, and nothing
+    is written."""
+    first = lib.open(str(tmp_path / "a"), max_dbs=2)
+    other = lib.open(str(tmp_path / "b"), max_dbs=2)
+    db = first.open_db(b"x")
+    calls = [
+        lambda: other.begin(db=db),
+        lambda: other.begin().get(b"k", db=db),
+        lambda: other.begin(write=True).put(b"k", b"v", db=db),
+        lambda: other.begin().cursor(db=db),
+    ]
+    for call in calls:
+        with pytest.raises(lib.Error) as info:
+            call()
+        assert type(info.value) is lib.Error
+        assert str(info.value) == "Database handle belongs to another environment."
+    with other.begin() as txn:
+        assert list(txn.cursor()) == []
+    first.close()
+    other.close()
+
+
+def test_an_overlarge_duplicate_value(lib, tmp_path):
+    """In a dupsort database a value is a key of the duplicates' tree: at most 511 bytes."""
+    env = lib.open(str(tmp_path), max_dbs=1)
+    db = env.open_db(b"d", dupsort=True)
+    with env.begin(write=True, db=db) as txn:
+        txn.put(b"k", b"v" * 511)
+        with pytest.raises(lib.BadValsizeError):
+            txn.put(b"k", b"w" * 512)
+    with env.begin(db=db) as txn:
+        assert [v for _, v in txn.cursor()] == [b"v" * 511]
+    env.close()
