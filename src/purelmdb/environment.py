@@ -18,6 +18,7 @@ reader holds (readers keep their pages out of reuse, see freelist.py).
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import struct
 import threading
@@ -83,6 +84,16 @@ def _uint(value: Any, name: str) -> int:
     return value
 
 
+def _snapshot_of(items: Any) -> List[Any]:
+    """``list(items())`` of a weak collection that other threads change meanwhile (their
+    iteration raises RuntimeError when that happens: try again)."""
+    while True:
+        try:
+            return list(items())
+        except RuntimeError:
+            continue
+
+
 class _Database:
     """Handle of one database of an environment: the main one or a named one."""
 
@@ -93,6 +104,10 @@ class _Database:
         self._flags = flags
         self._is_main = index == MAIN_DBI
         self._closed = False     # dropped with delete=True, or created by an aborted txn
+        # As in LMDB, a handle is usable in the transaction that opened it (and its children)
+        # until that one ends, then in transactions begun after that.
+        self._opener: Optional[Transaction] = None
+        self._visible_from = 0
 
     @property
     def _rev(self) -> bool:
@@ -106,6 +121,15 @@ class _Database:
             raise InvalidParameterError(
                 "database handle was dropped or its creating transaction aborted",
                 errno.EINVAL)
+        if self._visible_from or self._opener is not None:
+            root = txn
+            while root._parent is not None:
+                root = root._parent
+            if self._opener is not None and self._opener is not root or \
+                    self._opener is None and root._seq < self._visible_from:
+                raise InvalidParameterError(
+                    "mdb_cursor_open: database handle opened after this transaction began, "
+                    "by another transaction", errno.EINVAL)
         return self._index
 
     def flags(self, *args: Any) -> Dict[str, bool]:
@@ -202,6 +226,8 @@ class Environment:
         self._max_readers = self._lock.max_readers if self._lock is not None else max_readers
         self._spare_max = _uint(max_spare_txns, "max_spare_txns")
         self._spare_slots: List[int] = []
+        self._seqs = itertools.count(1)     # transaction begin order, for handle visibility
+        self._unpublished = 0               # handles whose opening transaction is still live
         meta = self._file.initial_meta
         self._psize = self._file.psize
         self._nodemax = node_max(self._psize)
@@ -309,6 +335,7 @@ class Environment:
         self._writer = txn
         self._writer_thread = me
         txn._owner = me
+        txn._seq = next(self._seqs)
         meta = self._snap[0]
         txn._init_snapshot(self._snap, meta.txnid + 1)
         self._txns.add(txn)
@@ -327,7 +354,19 @@ class Environment:
                 self._publish(self._read_meta(txnid))
                 self._caches = [{}, {}]
 
+    def _publish_handles(self, txn: Transaction) -> None:
+        """``txn`` ended: the handles it opened become usable by transactions begun later."""
+        if not self._unpublished:
+            return
+        with self._state_lock:
+            for db in self._named.values():
+                if db._opener is txn:
+                    db._opener = None
+                    db._visible_from = next(self._seqs)
+                    self._unpublished -= 1
+
     def _end_write(self, txn: Transaction) -> None:
+        self._publish_handles(txn)
         if self._writer is txn:
             self._writer = None
             self._writer_thread = None
@@ -357,6 +396,7 @@ class Environment:
             txnid = snap[0].txnid
         with self._state_lock:
             self._readers[txnid] = self._readers.get(txnid, 0) + 1
+        txn._seq = next(self._seqs)
         txn._init_snapshot(snap, snap[0].txnid)
         txn._reader_txnid = txnid
         self._txns.add(txn)
@@ -408,6 +448,7 @@ class Environment:
         return meta
 
     def _end_read(self, txn: Transaction) -> None:
+        self._publish_handles(txn)
         txnid = txn._reader_txnid
         with self._state_lock:
             n = self._readers.get(txnid, 0) - 1
@@ -597,7 +638,7 @@ class Environment:
                     for pid, tid, txnid in lock.reader_rows()]
         else:
             rows = ["%10d %x %d\n" % (self._pid, tid, txn._txnid)
-                    for txn, tid in list(self._reader_threads.items()) if not txn._done]
+                    for txn, tid in _snapshot_of(self._reader_threads.items) if not txn._done]
         if not rows:
             return "(no active readers)\n"
         return "    pid     thread     txnid\n" + "".join(rows)
@@ -631,7 +672,7 @@ class Environment:
             raise Error("Cannot set_mapsize while a write transaction is active")
         # this thread's transactions end, as in the lmdb package; other threads' readers keep
         # their own maps and need nothing, and their writer is waited for
-        for txn in list(self._txns):
+        for txn in _snapshot_of(self._txns.__iter__):
             if self._reader_threads.get(txn) == me:
                 txn.abort()
         with self._write_lock:
@@ -750,6 +791,11 @@ class Environment:
             if len(self._named) >= self._max_dbs:
                 raise DbsFullError("mdb_dbi_open", DbsFullError.MDB_CODE)
             db = _Database(self, len(self._handles), name, flags)
+            root = txn
+            while root._parent is not None:
+                root = root._parent
+            db._opener = root
+            self._unpublished += 1
             self._handles.append(db)
             self._named[name] = db
         if found is None:
@@ -761,6 +807,9 @@ class Environment:
         aborted."""
         db._closed = True
         with self._state_lock:
+            if db._opener is not None:
+                db._opener = None
+                self._unpublished -= 1
             if self._named.get(db._name) is db:  # type: ignore[arg-type]
                 del self._named[db._name]  # type: ignore[arg-type]
 
@@ -783,7 +832,7 @@ class Environment:
             writer.abort()
         with self._write_lock:
             self._closed = True
-            for txn in list(self._txns):
+            for txn in _snapshot_of(self._txns.__iter__):
                 try:
                     txn.abort()
                 except Exception:

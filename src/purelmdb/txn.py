@@ -110,6 +110,7 @@ class Transaction:
     loose: List[int]                # pages allocated and freed in this txn
     next_pgno: int
     reclaim: freelist.Reclaimer
+    _seq = 0                        # begin order (environment.py: handle visibility)
     _slot: Optional[int] = None     # a read transaction's slot in the lock file's reader table
     _reader_txnid = 0               # the txnid that slot publishes (<= the snapshot's)
 
