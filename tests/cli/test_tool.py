@@ -322,8 +322,10 @@ def test_watch_until_interrupted(sample: Path, csv: bool) -> None:
     args = [sys.executable, "-m", "purelmdb", "-e", str(sample), "watch"]
     if csv:
         args.append("--csv")
+    # a shell that starts us in the background ignores SIGINT, and children inherit that
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=_env_vars([SRC]))
+                            env=_env_vars([SRC]),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         header = proc.stdout.readline().decode()
         row1 = proc.stdout.readline().decode()
