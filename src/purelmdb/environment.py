@@ -54,6 +54,7 @@ from .layout import (
     MDB_INTEGERKEY,
     MDB_NOSUBDIR,
     MDB_REVERSEKEY,
+    META_SIZE,
     META_TAIL,
     META_TAIL_OFFSET,
     OVERFLOW_HEADER,
@@ -433,10 +434,18 @@ class Environment:
         assert self._file is not None
         psize = self._psize
         m = self._file.remap()
-        try:
-            _flags, meta = unpack_meta(m, (txnid & 1) * psize)
-        except (ValueError, struct.error):
-            meta = None
+        offset = (txnid & 1) * psize
+        meta: Optional[Meta] = None
+        for _ in range(100):
+            # another process may be rewriting this slot (with a newer commit): a read that
+            # two reads in a row agree on is not torn
+            raw = bytes(m[offset:offset + META_SIZE])
+            if raw == m[offset:offset + META_SIZE]:
+                try:
+                    meta = unpack_meta(raw)[1]
+                except (ValueError, struct.error):
+                    meta = None
+                break
         if meta is None or meta.magic != MAGIC or meta.txnid < txnid or \
                 meta.free_db.pad != psize or (meta.last_pg + 1) * psize > len(m):
             meta = self._file.read_meta_pages()
