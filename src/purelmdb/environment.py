@@ -393,10 +393,11 @@ class Environment:
                 raise
             txn._slot = slot
         else:
+            # without a lock file this process's readers are counted here instead
             snap = self._snap
             txnid = snap[0].txnid
-        with self._state_lock:
-            self._readers[txnid] = self._readers.get(txnid, 0) + 1
+            with self._state_lock:
+                self._readers[txnid] = self._readers.get(txnid, 0) + 1
         txn._seq = next(self._seqs)
         txn._init_snapshot(snap, snap[0].txnid)
         txn._reader_txnid = txnid
@@ -404,9 +405,10 @@ class Environment:
         self._reader_threads[txn] = threading.get_ident()
 
     def _take_slot(self, lock: Any) -> int:
-        with self._state_lock:
-            if self._spare_slots:
-                return self._spare_slots.pop()
+        if self._spare_slots:
+            with self._state_lock:
+                if self._spare_slots:
+                    return self._spare_slots.pop()
         return int(lock.acquire_slot())
 
     def _give_slot(self, lock: Any, slot: int) -> None:
@@ -457,7 +459,15 @@ class Environment:
         return meta
 
     def _end_read(self, txn: Transaction) -> None:
-        self._publish_handles(txn)
+        if self._unpublished:
+            self._publish_handles(txn)
+        slot = txn._slot
+        if slot is not None:
+            txn._slot = None
+            lock = self._lock
+            if lock is not None and lock.active:
+                self._give_slot(lock, slot)
+            return
         txnid = txn._reader_txnid
         with self._state_lock:
             n = self._readers.get(txnid, 0) - 1
@@ -465,12 +475,6 @@ class Environment:
                 self._readers[txnid] = n
             else:
                 self._readers.pop(txnid, None)
-        slot = txn._slot
-        if slot is not None:
-            txn._slot = None
-            lock = self._lock
-            if lock is not None and lock.active:
-                self._give_slot(lock, slot)
 
     def _oldest_reader(self, write_txnid: int) -> int:
         """Free-list records below this id may be reused by the writer."""

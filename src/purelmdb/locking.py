@@ -55,6 +55,7 @@ Lock file layout (64-bit Linux, glibc robust mutexes; format doc 13.1)::
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import mmap
@@ -371,8 +372,10 @@ class LockFile:
 
     def txnid(self) -> int:
         """The last committed txnid as published in the header."""
-        assert self._u64 is not None
-        return int(self._u64[TXNID_OFFSET >> 3])
+        u64 = self._u64
+        if u64 is None:
+            raise closed_error()
+        return int(u64[TXNID_OFFSET >> 3])
 
     def publish_txnid(self, txnid: int) -> None:
         """Store ``txnid`` as the last committed transaction (after its meta page is written).
@@ -450,11 +453,11 @@ class LockFile:
 
     def acquire_slot(self) -> int:
         """A free reader slot, now ours (txnid idle). `ReadersFullError` when none is left."""
-        self._check_usable()
-        u64, u32 = self._u64, self._u32
-        assert u64 is not None and u32 is not None and self._rmutex is not None
         pid = self._pid
-        with self._slot_lock:
+        with self._slot_lock:       # close() takes it too: the map stays while we use it
+            u64, u32 = self._u64, self._u32
+            if u64 is None or u32 is None or self._rmutex is None:
+                raise closed_error()
             if not self._pid_locked:
                 self._lock_pid_byte()
             try:
@@ -497,27 +500,33 @@ class LockFile:
     def read_snapshot(self, slot: int) -> int:
         """Publish the latest txnid in ``slot`` and return it, retrying if a commit raced."""
         u64 = self._u64
-        assert u64 is not None
+        if u64 is None:
+            raise closed_error()
         base = self._slot_txnid_index(slot)
         at = TXNID_OFFSET >> 3
-        while True:
-            txnid = u64[at]
-            u64[base] = txnid
-            if u64[at] == txnid:
-                return int(txnid)
+        try:
+            while True:
+                txnid = u64[at]
+                u64[base] = txnid
+                if u64[at] == txnid:
+                    return int(txnid)
+        except ValueError:          # the view was released: closed meanwhile
+            raise closed_error() from None
 
     def idle_slot(self, slot: int) -> None:
         """The slot's reader ended; the slot stays ours for the next one."""
         if self._u64 is not None and self._pid == os.getpid():
-            self._u64[self._slot_txnid_index(slot)] = IDLE_TXNID
+            with contextlib.suppress(ValueError):       # closed meanwhile: nothing to do
+                self._u64[self._slot_txnid_index(slot)] = IDLE_TXNID
 
     def free_slot(self, slot: int) -> None:
         """Give the slot back to every process."""
         if self._u64 is None or self._u32 is None or self._pid != os.getpid():
             return
         base = self._slot_txnid_index(slot)
-        self._u64[base] = IDLE_TXNID
-        self._u32[(base << 1) + 2] = 0
+        with contextlib.suppress(ValueError):           # closed meanwhile: nothing to do
+            self._u64[base] = IDLE_TXNID
+            self._u32[(base << 1) + 2] = 0
         self._slots.discard(slot)
 
     def oldest(self, start: int) -> int:
@@ -541,19 +550,22 @@ class LockFile:
         if u64 is None or u32 is None:
             return []
         rows = []
-        for slot in range(int(u32[NUMREADERS_OFFSET >> 2])):
-            base = self._slot_txnid_index(slot)
-            pid = int(u32[(base << 1) + 2])
-            if pid:
-                rows.append((pid, int(u64[base + 2]), int(u64[base])))
+        try:
+            for slot in range(int(u32[NUMREADERS_OFFSET >> 2])):
+                base = self._slot_txnid_index(slot)
+                pid = int(u32[(base << 1) + 2])
+                if pid:
+                    rows.append((pid, int(u64[base + 2]), int(u64[base])))
+        except ValueError:          # the view was released: closed meanwhile
+            raise closed_error() from None
         return rows
 
     def reader_check(self) -> int:
         """Free the slots of processes that died holding them; how many were freed."""
         self._check_usable()
-        if self._rmutex is None:
-            return 0
         with self._slot_lock:
+            if self._rmutex is None:
+                return 0
             try:
                 self._rmutex.lock()
             except LockedAfterOwnerDied:
@@ -607,10 +619,11 @@ class LockFile:
     def _close_fds(self) -> None:
         """Close every descriptor and leave the registry. Call with the registry lock."""
         self._closed, self.active = True, False
-        try:
-            self._drop_map()
-        except BufferError:
-            pass  # a view still exported: the map goes when it does
+        with self._slot_lock:       # no thread is inside a mutex call on the map
+            try:
+                self._drop_map()
+            except BufferError:
+                pass  # a view still exported: the map goes when it does
         fds = ([self._fd] if self._fd is not None else []) + self._spare_fds
         self._fd, self._spare_fds = None, []
         if self._key is not None and _open_files.get(self._key) is self:
