@@ -63,11 +63,15 @@ class Cursor:
         self._key_hold: Any = None
         self._gen = txn._gen
         self._mut = txn._mutations
+        # the token of the `_walk` iterator stepping inside a leaf; every other use of the
+        # cursor clears it (`_check`), which tells the iterator to re-read the position
+        self._walker: Optional[object] = None
         txn._cursors.append(self)
 
     # -- state ------------------------------------------------------------------------------------
 
     def _check(self) -> None:
+        self._walker = None     # any call may move the cursor: an iterator must look again
         if self._closed:
             raise closed_error()
         self.txn._check("mdb_cursor_get")
@@ -75,12 +79,14 @@ class Cursor:
     def _txn_ended(self) -> None:
         self._closed = True
         self._pages = None
+        self._walker = None
 
     def close(self) -> None:
         """Close the cursor; later use raises `Error`."""
         if not self._closed:
             self._closed = True
             self._pages = None
+            self._walker = None
             try:
                 self.txn._cursors.remove(self)
             except ValueError:
@@ -808,21 +814,27 @@ class Cursor:
             n = len(lkeys)
             gen = txn._gen
             mutations = txn._mutations
+            if (self._closed or txn._done or self._pages is not pages or idxs[-1] != i
+                    or not self._valid or self._deleted or self._eof or self._mut != mutations):
+                continue
             m = txn._map
             plain = not (self._d.rev or txn._buffers)
-            while not (self._closed or txn._done or txn._gen != gen or self._pages is not pages
-                       or idxs[-1] != i or not self._valid or self._deleted or self._eof
-                       or txn._mutations != mutations or self._mut != mutations):
-                i = i + 1 if forward else i - 1
+            step = 1 if forward else -1
+            # From here only a call on this cursor (it clears the token) or a write in the
+            # transaction can change the position: three checks per record instead of the
+            # whole state.
+            token = self._walker = object()
+            while self._walker is token and txn._gen == gen and txn._mutations == mutations:
+                i += step
                 if not 0 <= i < n:
                     break
                 idxs[-1] = i
-                self._skey = lkeys[i]
-                if want_key:
-                    k = lkeys[i] if plain else self._out_key(lkeys[i])
+                k = self._skey = lkeys[i]
+                if not plain and want_key:
+                    k = self._out_key(k)
                 if want_value:
                     v = lvals[i]
-                    if plain and v.__class__ is int and not lnfl[i]:  # type: ignore[index]
+                    if v.__class__ is int and plain and not lnfl[i]:  # type: ignore[index]
                         v = m[v:v + lsizes[i]]  # type: ignore[index]
                     else:
                         if lnfl[i] & F_DUPDATA:  # type: ignore[index]

@@ -65,12 +65,17 @@ from .layout import (
     overflow_pages,
     unpack_meta,
 )
-from .page import encode
+from .page import adopt_image, encode, node_offsets
 from .storage import DEFAULT_IO, DataFile, FileIO
 from .txn import Transaction, to_bytes
 
 DEFAULT_MAPSIZE = 10485760          # what a new file records when no map_size is given
-DEFAULT_CACHE_PAGES = 8192          # decoded pages kept per environment
+# Decoded pages kept per environment and key order: 8192 leaves of small records take about
+# 50 MB. A lookup that misses a full cache searches the leaf's bytes instead of decoding it
+# (page.find_in_leaf), and eviction spares branch pages, so a tree larger than the cache
+# costs a few probes per lookup, not a page decode.
+DEFAULT_CACHE_PAGES = 8192
+_RUN_BYTES = 1 << 20                # a commit writes neighbouring pages in calls of about this size
 
 # data files open in this process: (st_dev, st_ino) -> (pid, path); entries another pid made
 # were inherited through fork() and do not count
@@ -247,6 +252,7 @@ class Environment:
         self._txns: weakref.WeakSet[Transaction] = weakref.WeakSet()
         self._reader_threads: weakref.WeakKeyDictionary[Transaction, int] = \
             weakref.WeakKeyDictionary()
+        self._main_db = _Database(self, MAIN_DBI, None, meta.main_db.flags)  # _read_meta sets it
         self._publish(meta)
         if self._lock is not None and self._lock.active:
             try:
@@ -257,7 +263,6 @@ class Environment:
             except BaseException:
                 self._release_files()
                 raise
-        self._main_db = _Database(self, MAIN_DBI, None, meta.main_db.flags)
         # handles by index (0, the free list, has none) and named ones by name
         self._handles: List[Optional[_Database]] = [None, self._main_db]
         self._named: Dict[bytes, _Database] = {}
@@ -509,7 +514,7 @@ class Environment:
         main_rec = DbRecord(0, main.flags, *main.record()[2:])
         meta = Meta(old.magic, old.version, old.address, max(old.mapsize, self._map_size),
                     free_rec, main_rec, last_pg, txn._txnid)
-        written = self._write_dirty(txn)
+        written, offsets = self._write_dirty(txn)
         f = self._file
         try:
             if self._flags["sync"]:
@@ -542,62 +547,74 @@ class Environment:
         for cache in self._caches:
             for pgno in written:
                 cache.pop(pgno, None)
-        self._cache_committed(txn)
+        self._cache_committed(txn, offsets)
         with self._state_lock:
             self._publish(meta)
         self._main_db._flags = main.flags
         if self._lock is not None and self._lock.active:
             self._lock.publish_txnid(meta.txnid)     # after our own snapshot: see _begin_read
 
-    def _cache_committed(self, txn: Transaction) -> None:
+    def _cache_committed(self, txn: Transaction,
+                         offsets: Dict[int, Optional[Tuple[int, ...]]]) -> None:
         """Keep the pages just written as clean decoded pages, so the next transaction does
-        not decode them again. Values that still point into the map point into pages this
-        commit freed, which a later writer may reuse: they are copied out first."""
-        read_map = txn.read_map
+        not decode them again. Their inline values are re-pointed at the bytes just written
+        (`adopt_image`): the offsets they held point into pages this commit freed, which a
+        later writer may reuse."""
         limit = self._cache_pages
+        psize = self._psize
+        caches = self._caches
         for pgno, page in txn.dirty.items():
-            nfl = page.nfl
-            if nfl is not None:
-                vals = page.vals
-                sizes = page.sizes
-                for i, v in enumerate(vals):
-                    if v.__class__ is int and not nfl[i]:
-                        vals[i] = read_map(v, sizes[i])  # type: ignore[index]
-            page.dirty = 0
-            page.index = None
-            cache = self._caches[page.rev]
+            cache = caches[page.rev]
             if len(cache) < limit:
+                adopt_image(page, offsets[pgno], pgno * psize)
                 cache[pgno] = page
 
-    def _write_dirty(self, txn: Transaction) -> List[int]:
-        """Encode and write every dirty page and overflow run; returns the pages written."""
+    def _write_dirty(self, txn: Transaction
+                     ) -> Tuple[List[int], Dict[int, Optional[Tuple[int, ...]]]]:
+        """Encode and write every dirty page and overflow run, in page order, neighbours
+        together; returns the pages written and where the nodes of each dirty page went
+        (for `_cache_committed`). Pages are encoded run by run and each run is written at
+        once (up to _RUN_BYTES), so a big commit never holds all its images: building them
+        all first left a malloc heap as big as the commit behind it."""
         psize = self._psize
-        items: List[Tuple[int, int, bytes]] = []
-        read_map = txn.read_map
-        for pgno, page in txn.dirty.items():
-            items.append((pgno, 1, encode(page, psize, read_map)))
-        for pgno, value in txn.ovf.items():
-            n = overflow_pages(len(value), psize)
-            head = OVERFLOW_HEADER.pack(pgno, 0, P_OVERFLOW, n)
-            items.append((pgno, n, b"".join((head, value, bytes(n * psize - 16 - len(value))))))
-        items.sort()
-        runs: List[Tuple[int, List[bytes]]] = []
+        m = txn._map
+        dirty = txn.dirty
+        ovf = txn.ovf
+        offsets: Dict[int, Optional[Tuple[int, ...]]] = {}
         written: List[int] = []
-        end = -1
-        for pgno, n, data in items:
-            if pgno == end:
-                runs[-1][1].append(data)
-            else:
-                runs.append((pgno, [data]))
-            end = pgno + n
-            written.extend(range(pgno, pgno + n))
         assert self._file is not None
+        f = self._file
+        run: List[bytes] = []
+        first = end = -1
+        size = 0
         try:
-            self._file.ensure_size(txn.next_pgno * psize)
-            self._file.write_pages(runs)
+            f.ensure_size(txn.next_pgno * psize)
+            for pgno in sorted([*dirty, *ovf]):
+                page = dirty.get(pgno)
+                if page is not None:
+                    n = 1
+                    data = encode(page, psize, m)
+                    offsets[pgno] = node_offsets(page, data)
+                else:
+                    value = ovf[pgno]
+                    n = overflow_pages(len(value), psize)
+                    head = OVERFLOW_HEADER.pack(pgno, 0, P_OVERFLOW, n)
+                    data = b"".join((head, value, bytes(n * psize - 16 - len(value))))
+                if pgno != end or size >= _RUN_BYTES:
+                    if run:
+                        f.write_pages([(first, run)])
+                    run = []
+                    first = pgno
+                    size = 0
+                run.append(data)
+                size += len(data)
+                end = pgno + n
+                written.extend(range(pgno, end))
+            if run:
+                f.write_pages([(first, run)])
         except OSError as exc:
             raise from_oserror("mdb_txn_commit", exc) from None
-        return written
+        return written, offsets
 
     # -- information ----------------------------------------------------------------------------
 

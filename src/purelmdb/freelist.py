@@ -150,11 +150,12 @@ def save(txn: Transaction) -> None:
     to_delete = list(rec.consumed)
     pool_written = False
     for _round in range(64):
-        before = (len(txn.freed) + len(txn.loose), len(rec.pool), txn.next_pgno)
         while to_delete:
             txn._delete(d, txn_key(to_delete.pop()))
         txn.freed.extend(txn.loose)
         txn.loose.clear()
+        # the records below are final if writing them allocates and frees nothing
+        before = (len(txn.freed), len(rec.pool), txn.next_pgno)
         if txn.freed:
             txn._put(d, txn_key(txn._txnid), pack_pages(txn.freed, len(txn.freed)), True, False)
         if pool_key is not None:

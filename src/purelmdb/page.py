@@ -28,7 +28,10 @@ A branch page keeps child page numbers in ``vals``; ``keys[0]`` is always ``b''`
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable, Dict, List, Optional
+from array import array
+from itertools import accumulate, repeat
+from operator import add, sub
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import corrupted
 from .layout import (
@@ -40,6 +43,7 @@ from .layout import (
     P_LEAF2,
     PAGE_HEADER,
     PAGEHDRSZ,
+    U16,
     U64,
 )
 
@@ -57,7 +61,7 @@ class Page:
     """A decoded branch or leaf page (see the module docstring for the fields)."""
 
     __slots__ = ("pgno", "flags", "keys", "vals", "sizes", "nfl", "used", "dirty", "rev",
-                 "index")
+                 "index", "origin", "relinked")
 
     def __init__(self, pgno: int, flags: int, keys: List[bytes], vals: List[Any],
                  sizes: Optional[List[int]], nfl: Optional[List[int]], used: int,
@@ -74,6 +78,11 @@ class Page:
         # clean leaves only, built on first point lookup: key -> position (a dict probe
         # touches far less memory than a binary search over key objects)
         self.index: Optional[Dict[bytes, int]] = None
+        # dirty copies only: the clean page copied (its bytes are in the map until commit)
+        # and the branch entries whose child was re-linked since, so that a branch page
+        # whose only change is a child pointer is encoded by patching those bytes
+        self.origin: Optional[Page] = None
+        self.relinked: List[int] = []
 
     @property
     def is_leaf(self) -> bool:
@@ -82,10 +91,21 @@ class Page:
     def copy(self, pgno: int, token: int) -> Page:
         """A copy owned by the write transaction ``token`` (the copy-on-write step)."""
         leaf = self.sizes is not None
-        return Page(pgno, self.flags, self.keys[:], self.vals[:],
-                    self.sizes[:] if leaf else None,  # type: ignore[index]
-                    self.nfl[:] if leaf else None,    # type: ignore[index]
-                    self.used, token, self.rev)
+        new = Page(pgno, self.flags, self.keys[:], self.vals[:],
+                   self.sizes[:] if leaf else None,  # type: ignore[index]
+                   self.nfl[:] if leaf else None,    # type: ignore[index]
+                   self.used, token, self.rev)
+        if self.dirty:
+            new.origin = self.origin
+            new.relinked = self.relinked[:]
+        else:
+            new.origin = self
+        return new
+
+    def set_child(self, i: int, pgno: int) -> None:
+        """Point branch entry ``i`` at child ``pgno`` (a re-link after copy-on-write)."""
+        self.vals[i] = pgno
+        self.relinked.append(i)
 
     def __repr__(self) -> str:
         kind = "branch" if self.flags & P_BRANCH else "leaf"
@@ -146,6 +166,10 @@ def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
             used += (8 + ks + 1) & ~1
         keys[0] = b""
         return Page(pgno, flags, keys, vals, None, None, used, 0, rev)
+    if n > 1:
+        page = _decode_uniform_leaf(m, base, pgno, psize, flags, lower, ptrs, rev)
+        if page is not None:
+            return page
     sizes: List[int] = []
     nfl: List[int] = []
     for off in ptrs:
@@ -172,6 +196,34 @@ def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
     return Page(pgno, flags, keys, vals, sizes, nfl, used, 0, rev)
 
 
+def _decode_uniform_leaf(m: Any, base: int, pgno: int, psize: int, flags: int, lower: int,
+                         ptrs: Any, rev: bool) -> Optional[Page]:
+    """The common leaf, decoded with one `struct` call: plain nodes of one key size and one
+    value size, laid out back to back from the top of the page in key order reversed (how
+    this encoder and LMDB's appends write them). None if the page is not like that."""
+    top = ptrs[0]
+    if top + 8 > psize:
+        return None
+    lo, hi, fl, ks = NODE_HEADER.unpack_from(m, base + top)
+    ds = lo | hi << 16
+    size = (8 + ks + ds + 1) & ~1
+    n = len(ptrs)
+    bottom = top - (n - 1) * size
+    if fl or top + size > psize or bottom < lower \
+            or ptrs != tuple(range(top, bottom - 1, -size)):
+        return None
+    # every node header must be the first one's: then each node is plain, of these sizes
+    fields = struct.unpack_from("<" + ("Q%ds%dx" % (ks, size - 8 - ks)) * n, m, base + bottom)
+    if fields[0::2].count(lo | hi << 16 | ks << 48) != n:
+        return None
+    keys = list(fields[-1::-2])          # memory order is the reverse of key order
+    if rev:
+        keys = [k[::-1] for k in keys]
+    start = base + top + 8 + ks
+    vals = list(range(start, start - n * size, -size))
+    return Page(pgno, flags, keys, vals, [ds] * n, [0] * n, n * (size + 2), 0, rev)
+
+
 def _decode_leaf2(m: Any, base: int, pgno: int, psize: int, size: int, lower: int,
                   flags: int, rev: bool) -> Page:
     """A LEAF2 page (leaves of a fixed-size duplicates tree): bare keys of ``size`` bytes."""
@@ -196,56 +248,241 @@ def _encode_leaf2(page: Page, psize: int) -> bytes:
     return head + body + bytes(psize - PAGEHDRSZ - len(body))
 
 
-def encode(page: Page, psize: int, read_map: Callable[[int, int], bytes]) -> bytes:
-    """The page's bytes as LMDB lays them out; ``read_map(offset, size)`` resolves values
-    that still live in the map."""
-    if page.flags & P_LEAF2:
+# encoder tables, by key length: a branch node's struct format and size (header, key, pad)
+_BRANCH_FMT = ["Q%ds" % (k + (k & 1)) for k in range(1024)]
+_BRANCH_SIZE = [8 + k + (k & 1) for k in range(1024)]
+_NODE_HEAD = struct.Struct("<Q")   # a node header as one integer: lo | hi << 16 | fl << 32 | ks << 48
+_CHILD = struct.Struct("<HHH")     # a branch node's child page number (lo, hi, flags)
+_PGNO = struct.Struct("<Q")
+_KSIZE = struct.Struct("<6xH")   # a node's key size
+
+
+def encode(page: Page, psize: int, m: Any) -> bytes:
+    """The page's bytes as LMDB lays them out; ``m`` is the map of the transaction's
+    snapshot, which holds the bytes of the values the page still points at."""
+    flags = page.flags
+    if flags & P_LEAF2:
         return _encode_leaf2(page, psize)
-    keys = page.keys
+    if flags & P_BRANCH:
+        origin = page.origin
+        if origin is not None:
+            image = _patch_branch(page, origin, psize, m)
+            if image is not None:
+                return image
+        return _encode_branch(page, psize)
+    return _encode_leaf(page, psize, m)
+
+
+def _patch_branch(page: Page, origin: Page, psize: int, m: Any) -> Optional[bytes]:
+    """The bytes of a branch copy that differs from its origin only in re-linked children:
+    the origin's bytes with those pointers rewritten (a small transaction rewrites every
+    branch on its path this way), or None when anything else changed."""
     vals = page.vals
+    if len(vals) != len(origin.vals) or page.keys != origin.keys \
+            or page.flags != origin.flags:
+        return None
+    expected = origin.vals[:]
+    for i in page.relinked:
+        expected[i] = vals[i]
+    if expected != vals:
+        return None
+    base = origin.pgno * psize
+    image = bytearray(m[base:base + psize])
+    _PGNO.pack_into(image, 0, page.pgno)
+    for i in set(page.relinked):
+        off = U16.unpack_from(image, PAGEHDRSZ + 2 * i)[0]   # decode checked it lies inside
+        c = vals[i]
+        _CHILD.pack_into(image, off, c & 0xFFFF, (c >> 16) & 0xFFFF, (c >> 32) & 0xFFFF)
+    return bytes(image)
+
+
+def _encode_branch(page: Page, psize: int) -> bytes:
+    """A branch page, with one C-level call per step instead of Python work per node (a
+    branch page holds a hundred or more nodes): node = child page number in the header's
+    low 48 bits and the key size in its top 16, then the key, padded to even length."""
+    keys = page.keys
+    if page.rev:
+        keys = [k[::-1] for k in keys]
     n = len(keys)
-    pack_node = NODE_HEADER.pack
-    rev = page.rev
-    parts: List[bytes] = []
-    ptrs: List[int] = []
-    upper = psize
-    if page.flags & P_BRANCH:
-        for i in range(n):
-            k = keys[i][::-1] if rev and i else keys[i]
-            c = vals[i]
-            node = pack_node(c & 0xFFFF, (c >> 16) & 0xFFFF, (c >> 32) & 0xFFFF, len(k)) + k
-            if len(node) & 1:
-                node += b"\0"
-            upper -= len(node)
-            ptrs.append(upper)
-            parts.append(node)
-    else:
-        sizes = page.sizes
-        nfl = page.nfl
-        assert sizes is not None and nfl is not None
-        for i in range(n):
-            k = keys[i][::-1] if rev else keys[i]
-            fl = nfl[i]
-            v = vals[i]
-            ds = sizes[i]
-            if fl & F_BIGDATA:
-                data = U64.pack(v)
-            elif v.__class__ is int:
-                data = read_map(v, ds)
+    lens = array("H", list(map(len, keys)))   # (an array fills faster from a list)
+    lens[0] = 0                          # the first node has no key, whatever it says
+    heads = array("H", array("Q", page.vals).tobytes())
+    if len(heads) != 4 * n:
+        raise corrupted(page.pgno, "branch keys and children differ in number")
+    heads[3::4] = lens                   # the top u16 of each header is its key size
+    heads = array("Q", heads.tobytes())
+    # memory order is the reverse of key order: node 0 sits at the end of the page
+    heads.reverse()
+    lens.reverse()
+    args: List[Any] = [None] * (2 * n)
+    args[0::2] = heads
+    args[1::2] = keys[::-1]
+    body = struct.pack("<" + "".join(map(_BRANCH_FMT.__getitem__, lens)), *args)
+    # node i starts where node i-1 does, less its size
+    ptrs = list(accumulate(map(_BRANCH_SIZE.__getitem__, reversed(lens)), sub, initial=psize))
+    return _assemble(page, psize, n, ptrs, body)
+
+
+def _encode_leaf(page: Page, psize: int, m: Any) -> bytes:
+    keys = page.keys
+    if page.rev:
+        keys = [k[::-1] for k in keys]
+    sizes = page.sizes
+    nfl = page.nfl
+    assert sizes is not None and nfl is not None
+    n = len(keys)
+    if n > 1 and not any(nfl):
+        ks = len(keys[0])
+        ds = sizes[0]
+        if sizes.count(ds) == n and list(map(len, keys)).count(ks) == n:
+            image = _encode_uniform_leaf(page, psize, keys, m, ks, ds)
+            if image is not None:
+                return image
+    pack_head = _NODE_HEAD.pack
+    pack_u64 = U64.pack
+    nodes: List[bytes] = []
+    for k, v, ds, fl in zip(keys, page.vals, sizes, nfl):
+        if v.__class__ is int:
+            if not fl:
+                # a value still in the map, in the node it came from (same key, size and
+                # flags): copy that whole node
+                node = m[v - 8 - len(k):v + ds]
             else:
-                data = v
-            node = pack_node(ds & 0xFFFF, ds >> 16, fl, len(k)) + k + data
-            if len(node) & 1:
-                node += b"\0"
-            upper -= len(node)
-            ptrs.append(upper)
-            parts.append(node)
+                # F_BIGDATA: the first page of the overflow run
+                node = pack_head(ds | fl << 32 | len(k) << 48) + k + pack_u64(v)
+        else:
+            node = pack_head(ds | fl << 32 | len(k) << 48) + k + v
+        if len(node) & 1:
+            node += b"\0"
+        nodes.append(node)
+    ptrs = list(accumulate(map(len, nodes), sub, initial=psize))
+    nodes.reverse()   # memory order is the reverse of key order
+    return _assemble(page, psize, len(keys), ptrs, b"".join(nodes))
+
+
+def _encode_uniform_leaf(page: Page, psize: int, keys: List[bytes], m: Any, ks: int,
+                         ds: int) -> Optional[bytes]:
+    """A leaf whose nodes are all plain, with keys of one size and values of one size (a
+    bulk load, a table of records): every node has the same header and size, so there is
+    no per-node arithmetic left; a value still in the map brings its whole node from
+    there. None if the map ends early (only a damaged file can make it)."""
+    n = len(keys)
+    pad = (ks + ds) & 1
+    node_size = 8 + ks + ds + pad
+    head = _NODE_HEAD.pack(ds | ks << 48)
+    tail = b"\0" * pad
+    before = 8 + ks
+    after = ds + pad
+    nodes = [m[v - before:v + after] if v.__class__ is int else head + k + v + tail
+             for k, v in zip(keys, page.vals)]
+    nodes.reverse()   # memory order is the reverse of key order
+    body = b"".join(nodes)
+    if len(body) != n * node_size:
+        return None
+    return _assemble(page, psize, n, list(range(psize, psize - (n + 1) * node_size, -node_size)),
+                     body)
+
+
+def _assemble(page: Page, psize: int, n: int, ptrs: List[int], body: bytes) -> bytes:
+    """Header, pointer array, free gap, nodes; ``ptrs`` starts with ``psize``."""
+    upper = ptrs[-1]
     lower = PAGEHDRSZ + 2 * n
     if upper < lower:
         raise corrupted(page.pgno, "page overfull while encoding (internal error)")
-    parts.reverse()
-    head = PAGE_HEADER.pack(page.pgno, 0, page.flags, lower, upper) + _ptr_struct(n).pack(*ptrs)
-    return b"".join((head, bytes(upper - lower), *parts))
+    head = PAGE_HEADER.pack(page.pgno, 0, page.flags, lower, upper)
+    return b"".join((head, _ptr_struct(n).pack(*ptrs[1:]), bytes(upper - lower), body))
+
+
+def find_in_leaf(m: Any, pgno: int, psize: int, skey: bytes, rev: bool,
+                 last_pg: int) -> Any:
+    """Look ``skey`` up in clean leaf ``pgno`` by a binary search over its bytes, without
+    decoding the page: the slice of ``m`` holding its value if it is a plain node, None
+    if the key is absent, `DECODE` for anything else (another kind of node or page, or a
+    malformed one), which the caller handles by decoding the page.
+
+    Every offset read is checked against the page before use, as `decode` does."""
+    base = pgno * psize
+    if pgno < 2 or pgno > last_pg or base + psize > len(m):
+        return DECODE
+    _p, _pad, flags, lower, upper = PAGE_HEADER.unpack_from(m, base)
+    if flags & (P_BRANCH | P_LEAF | P_LEAF2 | P_DIRTY) != P_LEAF or lower < PAGEHDRSZ \
+            or lower & 1 or lower > upper or upper > psize:
+        return DECODE
+    n = (lower - PAGEHDRSZ) >> 1
+    ptrs = _ptr_struct(n).unpack_from(m, base + PAGEHDRSZ)
+    unpack_ksize = _KSIZE.unpack_from
+    limit = psize - 8
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        off = ptrs[mid]
+        if off < lower or off > limit:
+            return DECODE
+        a = base + off
+        ks = unpack_ksize(m, a)[0]
+        if off + 8 + ks > psize:
+            return DECODE
+        k = m[a + 8:a + 8 + ks]
+        if rev:
+            k = k[::-1]
+        if k < skey:
+            lo = mid + 1
+        elif k > skey:
+            hi = mid
+        else:
+            dlo, dhi, fl, _ks = NODE_HEADER.unpack_from(m, a)
+            d = a + 8 + ks
+            size = dlo | dhi << 16
+            if fl or d + size > base + psize:
+                return DECODE
+            return slice(d, d + size)
+    return None
+
+
+DECODE = object()   # find_in_leaf: decode the page instead
+
+
+def leaf_index(page: Page) -> Dict[bytes, Any]:
+    """The point-lookup index of a clean leaf: key -> the slice of the map that holds its
+    value (a plain value) or the entry's position (anything else). A dictionary probe and
+    one slice touch far less memory than a binary search over key objects followed by
+    three list lookups."""
+    keys = page.keys
+    vals = page.vals
+    if any(page.nfl) or page.flags & P_LEAF2:  # type: ignore[arg-type]
+        return dict(zip(keys, range(len(keys))))
+    # every node is plain, so every value is a map offset (clean pages hold no bytes)
+    return dict(zip(keys, map(slice, vals, map(add, vals, page.sizes))))  # type: ignore[arg-type]
+
+
+def node_offsets(page: Page, image: bytes) -> Optional[Tuple[int, ...]]:
+    """Where the nodes of a leaf page with inline values lie in ``image``, the bytes it was
+    encoded as (what `adopt_image` needs once they are written); None for other pages."""
+    if page.nfl is None or page.flags & P_LEAF2:
+        return None
+    return _ptr_struct(len(page.keys)).unpack_from(image, PAGEHDRSZ)
+
+
+def adopt_image(page: Page, ptrs: Optional[Tuple[int, ...]], base: int) -> None:
+    """Turn a page just written at file offset ``base``, its nodes at ``ptrs`` (from
+    `node_offsets`), into a clean page for the cache: its inline values point at their
+    bytes there (the map shows them from the commit on, and they stay there while any
+    snapshot reaches the page), which keeps no copy of them in memory and lets the next
+    copy of the page take its nodes from the map whole."""
+    page.dirty = 0
+    page.index = None
+    page.origin = None
+    page.relinked = []
+    nfl = page.nfl
+    if ptrs is None or nfl is None:
+        return
+    # value offset = page offset + node offset + header + key
+    starts = map(add, ptrs, map(add, repeat(base + 8), map(len, page.keys)))
+    if any(nfl):
+        page.vals = [s if not f else v for s, f, v in zip(starts, nfl, page.vals)]
+    else:
+        page.vals = list(starts)
 
 
 def new_leaf(pgno: int, rev: bool, token: int) -> Page:

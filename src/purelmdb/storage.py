@@ -38,6 +38,14 @@ class FileIO:
     """The only way purelmdb writes or syncs the data file. Subclass it in tests."""
 
     def pwrite(self, fd: int, data: bytes, offset: int) -> None:
+        if len(data) <= _MAX_WRITE:
+            n = os.pwrite(fd, data, offset)   # the usual case: one call writes it all
+            if n == len(data):
+                return
+            if n <= 0:
+                raise OSError(errno.EIO, "short write")
+            data = data[n:]
+            offset += n
         view = memoryview(data)
         while view:
             n = os.pwrite(fd, view[:_MAX_WRITE], offset)
@@ -140,6 +148,8 @@ class DataFile:
 
     def ensure_size(self, size: int) -> None:
         """Grow the file to at least ``size`` bytes, in steps, so the map is replaced rarely."""
+        if size <= self.map_len:
+            return   # the file had that size when it was last mapped, and never shrinks
         cur = self.file_size()
         if cur >= size:
             return

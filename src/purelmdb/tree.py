@@ -21,6 +21,7 @@ exceeds ``psize - 16`` once a public operation has returned.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import accumulate
 from typing import Any, List, Optional, Tuple
 
 from .errors import corrupted
@@ -170,7 +171,7 @@ def touch_path(txn: Any, db: DbState, pages: List[Page], idxs: List[int]) -> Non
         page = pages[level]
         if page.dirty != token:
             page = pages[level] = txn.touch(page)
-            pages[level - 1].vals[idxs[level - 1]] = page.pgno
+            pages[level - 1].set_child(idxs[level - 1], page.pgno)
 
 
 def insert_first(txn: Any, db: DbState, skey: bytes, val: Any, size: int, nflags: int) -> None:
@@ -246,7 +247,9 @@ def _node_sizes(page: Page) -> List[int]:
     ds = page.sizes
     fl = page.nfl
     assert ds is not None and fl is not None
-    return [leaf_node_size(len(k), ds[i], fl[i]) for i, k in enumerate(page.keys)]
+    # leaf_node_size, inlined: this runs over every node of every leaf that splits
+    return [((9 + len(k) + (8 if f & F_BIGDATA else d)) & ~1) + 2
+            for k, d, f in zip(page.keys, ds, fl)]
 
 
 def _leaf_size(leaf: Page, i: int) -> int:
@@ -261,30 +264,23 @@ def _split_point(page: Page, sizes: List[int], inserted_at: int, cap: int) -> in
     branch = bool(page.flags & P_BRANCH)
     lo = 2 if branch and n >= 4 else 1
     hi = n - 2 if branch and n >= 4 else n - 1
+    cum = list(accumulate(sizes))        # cum[i]: bytes of nodes 0..i
+    total = cum[-1]
     if inserted_at == n - 1:
         # appending at the end (bulk loads): leave the left page full
         sp = hi
     else:
-        total = sum(sizes)
-        cum = 0
-        sp = n - 1
-        for i, s in enumerate(sizes):
-            cum += s
-            if 2 * cum >= total:
-                sp = i + 1
-                break
+        # just past the first node that brings the left half to half the bytes
+        sp = bisect_left(cum, (total + 1) // 2) + 1
     sp = max(lo, min(hi, sp))
-
-    def fits(sp: int) -> Tuple[bool, bool]:
-        left = sum(sizes[:sp])
-        right = sum(sizes[sp:]) - (sizes[sp] - branch_node_size(0) if branch else 0)
-        return left <= cap, right <= cap
-
+    # a branch's right page turns its first node's key into the empty key
+    shrink = branch_node_size(0)
     for _ in range(n):
-        left_ok, right_ok = fits(sp)
-        if left_ok and right_ok:
+        left = cum[sp - 1]
+        right = total - left - (sizes[sp] - shrink if branch else 0)
+        if left <= cap and right <= cap:
             return sp
-        sp += -1 if not left_ok else 1
+        sp += -1 if left > cap else 1
         if not 1 <= sp <= n - 1:
             break
     raise corrupted(page.pgno, "no split point fits (internal error)")
@@ -379,7 +375,7 @@ def rebalance(txn: Any, db: DbState, pages: List[Page], idxs: List[int], level: 
         sib = txn.page(parent.vals[si], db.rev)
         if sib.dirty != txn._token:
             sib = txn.touch(sib)
-            parent.vals[si] = sib.pgno
+            parent.set_child(si, sib.pgno)
         minkeys = 2 if branch else 1
         sib_low = (1000 * sib.used < (1 if branch else FILL_THRESHOLD) * cap)
         if not sib_low and len(sib.keys) > minkeys:

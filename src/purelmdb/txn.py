@@ -78,6 +78,24 @@ def to_bytes(obj: Any) -> bytes:
         raise TypeError("expected a bytes-like object, got %s" % cls.__name__) from None
 
 
+def _evict(cache: Dict[int, Page]) -> None:
+    """Drop the oldest cached leaf. Branch pages (about 1 % of a tree, and on every
+    lookup's path) move to the young end instead, so a stream of leaves never pushes them
+    out; after a few of them the oldest page goes whatever it is, so a cache full of
+    branches still stays bounded. Another thread may change the dictionary meanwhile: then
+    give up quietly."""
+    try:
+        for _ in range(8):
+            pgno = next(iter(cache))
+            page = cache.pop(pgno)
+            if not page.flags & P_BRANCH:
+                return
+            cache[pgno] = page
+        del cache[next(iter(cache))]
+    except (KeyError, RuntimeError, StopIteration):
+        pass
+
+
 def check_key(key: Any, what: str) -> bytes:
     if key.__class__ is not bytes:
         key = to_bytes(key)
@@ -111,6 +129,8 @@ class Transaction:
     next_pgno: int
     reclaim: freelist.Reclaimer
     _seq = 0                        # begin order (environment.py: handle visibility)
+    # (db state, generation it is valid at, path) of the last append (see _put)
+    _append_hint: Optional[Tuple[DbState, int, tree.Path]] = None
     _slot: Optional[int] = None     # a read transaction's slot in the lock file's reader table
     _reader_txnid = 0               # the txnid that slot publishes (<= the snapshot's)
 
@@ -231,10 +251,7 @@ class Transaction:
         cache = self._caches[rev]
         p = pagemod.decode(self._map, pgno, self._psize, rev)
         if len(cache) >= self.env._cache_pages:
-            try:
-                del cache[next(iter(cache))]
-            except (KeyError, RuntimeError, StopIteration):
-                pass
+            _evict(cache)
         cache[pgno] = p
         return p
 
@@ -469,19 +486,29 @@ class Transaction:
                 if not p.flags & P_BRANCH:
                     raise corrupted(p.pgno, "leaf page above the recorded depth")
                 c = p.vals[bisect_right(p.keys, key) - 1]
-                p = cache.get(c) or self._load(c, rev)
+                q = cache.get(c)
+                if q is None:
+                    if depth == 2 and len(cache) >= self.env._cache_pages:
+                        # a leaf the full cache lacks: searching its bytes costs a few
+                        # probes, decoding it all (to evict another) costs every node
+                        found = pagemod.find_in_leaf(self._map, c, self._psize, key, rev,
+                                                     self._last_pg)
+                        if found is None:
+                            return default
+                        if found.__class__ is slice:
+                            return self._mv[found] if self._buffers else self._map[found]
+                    q = self._load(c, rev)
+                p = q
                 depth -= 1
             if depth == 1 and not p.flags & P_BRANCH:
                 ix = p.index
                 if ix is None:
-                    keys = p.keys
-                    ix = p.index = dict(zip(keys, range(len(keys))))
+                    ix = p.index = pagemod.leaf_index(p)
                 i = ix.get(key)
                 if i is None:
                     return default
-                v = p.vals[i]
-                if not p.nfl[i] and v.__class__ is int and not self._buffers:  # type: ignore[index]
-                    return self._map[v:v + p.sizes[i]]  # type: ignore[index]
+                if i.__class__ is slice:
+                    return self._mv[i] if self._buffers else self._map[i]
                 return self._leaf_value(d, p, i)
         if p.flags & P_BRANCH or depth != 1:
             raise corrupted(p.pgno, "branch page at leaf depth")
@@ -555,7 +582,14 @@ class Transaction:
         if len(value) > MAX_DATA_SIZE:
             raise BadValsizeError("mdb_put", BadValsizeError.MDB_CODE)
         if append:
-            path = tree.edge(self, d, True)
+            hint = self._append_hint
+            path: Optional[tree.Path]
+            if hint is not None and hint[0] is d and hint[1] == self._gen:
+                # nothing was written since the last append: its path still ends at the
+                # tree's last leaf (a bulk load of sorted keys walks down only once a leaf)
+                path = hint[2]
+            else:
+                path = tree.edge(self, d, True)
             if path is not None:
                 pages, idxs = path
                 last = pages[-1].keys[idxs[-1]]
@@ -611,9 +645,10 @@ class Transaction:
                 raise IncompatibleError("mdb_put", IncompatibleError.MDB_CODE)
             if not overwrite:
                 return False
-        tree.touch_path(self, d, pages, idxs)
+        if leaf.dirty != self._token:
+            tree.touch_path(self, d, pages, idxs)
+            leaf = pages[-1]
         d.changed = True
-        leaf = pages[-1]
         if exists:
             old_fl = leaf.nfl[i]  # type: ignore[index]
             if old_fl & F_BIGDATA:
@@ -629,9 +664,16 @@ class Transaction:
             val, size, fl = self._make_value(d, skey, value, node_flags)
             tree.leaf_set(self, d, pages, idxs, val, size, fl)
             return True
-        val, size, fl = self._make_value(d, skey, value, node_flags)
-        tree.leaf_insert(self, d, pages, idxs, skey, val, size, fl)
+        if 8 + len(skey) + len(value) <= self.env._nodemax:
+            tree.leaf_insert(self, d, pages, idxs, skey, value, len(value), node_flags)
+        else:
+            val, size, fl = self._make_value(d, skey, value, node_flags)
+            tree.leaf_insert(self, d, pages, idxs, skey, val, size, fl)
         d.entries += 1
+        if append and pages[-1].keys[-1] is skey:
+            # no split moved the new key away from the path: the next append may reuse it
+            # (put() bumps the generation once before it gets here)
+            self._append_hint = (d, self._gen + 1, path)
         return True
 
     def _make_value(self, d: DbState, skey: bytes, value: bytes,

@@ -1,0 +1,251 @@
+"""The engine's fast paths give the same results as the plain ones.
+
+Each speed-up of page.py, txn.py and cursor.py has a slow twin it must agree with: the
+uniform-leaf and patched-branch encoders with a node-by-node reference encoder (and with
+`decode`), the raw leaf search with a lookup in the decoded page, a lookup with a full page
+cache with one that has room, an iterator that shares its cursor with the caller with the C
+binding, and a bulk append with the C binding too.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, List
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+purelmdb = pytest.importorskip("purelmdb")
+from purelmdb import page as pagemod  # noqa: E402
+from purelmdb.layout import F_BIGDATA, F_SUBDATA, P_BRANCH, P_LEAF  # noqa: E402
+
+PSIZE = 4096
+NODE = struct.Struct("<HHHH")
+
+
+def reference_encode(page: Any, read: Any) -> bytes:
+    """LMDB's layout, node by node, in the most obvious way."""
+    n = len(page.keys)
+    nodes: List[bytes] = []
+    for i in range(n):
+        k = page.keys[i][::-1] if page.rev else page.keys[i]
+        if page.flags & P_BRANCH:
+            c = page.vals[i]
+            k = b"" if i == 0 else k
+            node = NODE.pack(c & 0xFFFF, (c >> 16) & 0xFFFF, c >> 32, len(k)) + k
+        else:
+            v, ds, fl = page.vals[i], page.sizes[i], page.nfl[i]
+            data = struct.pack("<Q", v) if fl & F_BIGDATA else (read(v, ds) if isinstance(v, int) else v)
+            node = NODE.pack(ds & 0xFFFF, ds >> 16, fl, len(k)) + k + data
+        nodes.append(node + b"\0" * (len(node) & 1))
+    ptrs, upper = [], PSIZE
+    for node in nodes:
+        upper -= len(node)
+        ptrs.append(upper)
+    lower = 16 + 2 * n
+    head = struct.pack("<QHHHH", page.pgno, 0, page.flags, lower, upper)
+    return head + struct.pack("<%dH" % n, *ptrs) + bytes(upper - lower) + b"".join(reversed(nodes))
+
+
+keys_st = st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=25, unique=True)
+
+
+@settings(max_examples=60)
+@given(keys=keys_st, rev=st.booleans(), uniform=st.booleans(), data=st.data())
+def test_leaf_encoders_match_the_reference(keys: List[bytes], rev: bool, uniform: bool,
+                                           data: Any) -> None:
+    if uniform:
+        width = len(keys[0])
+        keys = sorted({(k * width)[:width] for k in keys})
+    else:
+        keys = sorted(keys)
+    n = len(keys)
+    size = data.draw(st.integers(0, 60))
+    vals: List[Any] = []
+    sizes: List[int] = []
+    nfl: List[int] = []
+    for i in range(n):
+        kind = data.draw(st.sampled_from(["bytes", "map"] if uniform else
+                                         ["bytes", "map", "big", "sub"]))
+        ds = size if uniform else data.draw(st.integers(0, 60))
+        if kind == "big":
+            vals.append(data.draw(st.integers(2, 1 << 40)))
+            sizes.append(5000)
+            nfl.append(F_BIGDATA)
+        elif kind == "sub":
+            vals.append(bytes(48))
+            sizes.append(48)
+            nfl.append(F_SUBDATA)
+        else:
+            vals.append(bytes([i % 256]) * ds)
+            sizes.append(ds)
+            nfl.append(0)
+    page = pagemod.Page(7, P_LEAF, keys, vals, sizes, nfl, 0, 1, rev)
+    expected = reference_encode(page, None)
+    # the same page, written once and copied: values that stay in the map are taken from it
+    image = pagemod.encode(page, PSIZE, None)
+    assert image == expected
+    m = bytes(7 * PSIZE) + image
+    clean = pagemod.decode(m, 7, PSIZE, rev)
+    assert clean.keys == keys and clean.sizes == sizes and clean.nfl == nfl
+    assert clean.used == sum(pagemod.leaf_node_size(len(k), ds, fl)
+                             for k, ds, fl in zip(keys, sizes, nfl))
+    for i in range(n):
+        if not nfl[i]:
+            assert m[clean.vals[i]:clean.vals[i] + sizes[i]] == vals[i]
+    copy = clean.copy(9, 2)
+    for i in range(n):
+        if data.draw(st.booleans()) and not copy.nfl[i]:
+            copy.vals[i] = vals[i]          # rewritten in the transaction
+    read = lambda off, ds: m[off:off + ds]  # noqa: E731
+    image = pagemod.encode(copy, PSIZE, m)
+    assert image == reference_encode(copy, read)
+    # after the commit the cached page points at the image it was written as
+    pagemod.adopt_image(copy, pagemod.node_offsets(copy, image), 9 * PSIZE)
+    m2 = m + bytes(PSIZE) + image
+    for i in range(n):
+        if not copy.nfl[i]:
+            assert m2[copy.vals[i]:copy.vals[i] + copy.sizes[i]] == vals[i]
+
+
+@settings(max_examples=40)
+@given(keys=keys_st, rev=st.booleans(), data=st.data())
+def test_branch_encoders_match_the_reference(keys: List[bytes], rev: bool, data: Any) -> None:
+    keys = [b""] + sorted(keys)
+    n = len(keys)
+    children = [data.draw(st.integers(2, (1 << 48) - 1)) for _ in range(n)]
+    page = pagemod.Page(5, P_BRANCH, keys, children, None, None, 0, 1, rev)
+    image = pagemod.encode(page, PSIZE, None)
+    assert image == reference_encode(page, None)
+    m = bytes(5 * PSIZE) + image
+    clean = pagemod.decode(m, 5, PSIZE, rev)
+    copy = clean.copy(11, 3)
+    for _ in range(data.draw(st.integers(0, 3))):
+        copy.set_child(data.draw(st.integers(0, n - 1)), data.draw(st.integers(2, 1 << 40)))
+    if data.draw(st.booleans()):
+        # a structural change after the re-links: the patch must not be used
+        copy.keys.append(b"\xff" * 50)
+        copy.vals.append(12345)
+    out = pagemod.encode(copy, PSIZE, m)
+    back = pagemod.decode(bytes(11 * PSIZE) + out, 11, PSIZE, rev)
+    assert back.keys == copy.keys
+    assert back.vals == copy.vals
+
+
+@settings(max_examples=60)
+@given(keys=keys_st, rev=st.booleans(), probes=st.lists(st.binary(min_size=1, max_size=40)))
+def test_raw_leaf_search_agrees_with_the_decoded_page(keys: List[bytes], rev: bool,
+                                                      probes: List[bytes]) -> None:
+    keys = sorted(keys)
+    vals = [k * 2 for k in keys]
+    nfl = [F_SUBDATA if len(k) == 7 else 0 for k in keys]
+    page = pagemod.Page(3, P_LEAF, keys, vals, [len(v) for v in vals], nfl, 0, 1, rev)
+    m = bytes(3 * PSIZE) + pagemod.encode(page, PSIZE, None)
+    for probe in keys + probes:
+        found = pagemod.find_in_leaf(m, 3, PSIZE, probe, rev, 3)
+        if probe not in keys:
+            assert found is None
+        elif len(probe) == 7:
+            assert found is pagemod.DECODE
+        else:
+            assert m[found] == probe * 2
+    # a page that is not a plain leaf is left to decode
+    assert pagemod.find_in_leaf(m, 3, PSIZE, keys[0], rev, 2) is pagemod.DECODE
+
+
+def _fill(env: Any, db: Any, n: int) -> List[bytes]:
+    keys = [b"%07d" % (i * 7919 % 100003) for i in range(n)]
+    with env.begin(write=True, db=db) as txn:
+        for k in keys:
+            txn.put(k, k[::-1] * 3)
+    return keys
+
+
+@pytest.mark.parametrize("flags", [{}, {"reverse_key": True}])
+@pytest.mark.parametrize("buffers", [False, True])
+def test_get_with_a_full_cache_searches_raw_leaves(tmp_path: Any, flags: Any,
+                                                   buffers: bool) -> None:
+    env = purelmdb.open(str(tmp_path), max_dbs=2, map_size=64 << 20)
+    db = env.open_db(b"d", **flags)
+    keys = _fill(env, db, 3000)
+    env._caches = [{}, {}]
+    env._cache_pages = 3            # root, a branch or two: every leaf is looked up raw
+    with env.begin(db=db, buffers=buffers) as txn:
+        for k in keys:
+            assert bytes(txn.get(k)) == k[::-1] * 3
+        assert txn.get(b"missing") is None
+        assert txn.get(b"0000000a") is None
+    assert max(len(c) for c in env._caches) <= 3
+    env.close()
+
+
+def test_cache_eviction_keeps_branch_pages(tmp_path: Any) -> None:
+    env = purelmdb.open(str(tmp_path), map_size=64 << 20)
+    keys = _fill(env, None, 5000)
+    env._caches = [{}, {}]
+    env._cache_pages = 40
+    with env.begin() as txn:
+        assert sum(1 for _ in txn.cursor()) == len(keys)
+        branches = [p for p in env._caches[0].values() if p.flags & P_BRANCH]
+        assert branches and len(env._caches[0]) <= 40
+        assert txn.stat()["branch_pages"] == len(branches)
+    env.close()
+
+
+def test_iterator_shares_its_cursor(tmp_path: Any, clmdb: Any) -> None:
+    """Cursor calls between the steps of an iterator move it, as in the C binding."""
+    results = []
+    for mod, path in ((purelmdb, tmp_path / "p"), (clmdb, tmp_path / "c")):
+        path.mkdir()
+        env = mod.open(str(path), map_size=64 << 20)
+        with env.begin(write=True) as txn:
+            for i in range(400):
+                txn.put(b"%04d" % i, b"v" * (i % 300 + 900))   # few records a leaf
+        seen = []
+        with env.begin(write=True) as txn:
+            cur = txn.cursor()
+            for n, (k, v) in enumerate(cur.iternext()):
+                seen.append((bytes(k), len(v)))
+                if n % 7 == 3:
+                    cur.next()
+                    seen.append(bytes(cur.key()))
+                if n % 11 == 5:
+                    txn.put(b"%04da" % n, b"new")
+                if n % 13 == 6:
+                    cur.delete()
+                if len(seen) > 1000:
+                    break
+        results.append(seen)
+        env.close()
+    assert results[0] == results[1]
+
+
+def test_appends_mixed_with_other_writes(tmp_path: Any, clmdb: Any) -> None:
+    results = []
+    for mod, path in ((purelmdb, tmp_path / "p"), (clmdb, tmp_path / "c")):
+        path.mkdir()
+        env = mod.open(str(path), map_size=64 << 20)
+        out = []
+        with env.begin(write=True) as txn:
+            for i in range(3000):
+                out.append(txn.put(b"%06d" % (2 * i), b"x" * (i % 90), append=True))
+                if i % 97 == 0:
+                    out.append(txn.put(b"%06d" % (2 * i - 1), b"between"))
+                    out.append(txn.put(b"%06d" % i, b"late", append=True))
+                if i % 301 == 0:
+                    txn.delete(b"%06d" % (2 * i))
+        with env.begin() as txn:
+            out.append([(bytes(k), bytes(v)) for k, v in txn.cursor()])
+        results.append(out)
+        env.close()
+    assert results[0] == results[1]
+
+
+def test_eviction_stays_bounded_when_the_cache_holds_only_branches() -> None:
+    from purelmdb.txn import _evict
+    cache = {pgno: pagemod.Page(pgno, P_BRANCH, [b""], [2], None, None, 10, 0, False)
+             for pgno in range(2, 30)}
+    for _ in range(5):
+        _evict(cache)
+    assert len(cache) == 23
