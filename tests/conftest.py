@@ -11,6 +11,7 @@ Hypothesis profiles (``HYPOTHESIS_PROFILE``)
     ``dev`` (default outside CI): few examples, quick feedback.
     ``ci`` (default when ``CI`` is set): moderate examples, derandomized so that CI runs are
     reproducible.
+    ``ci-quick``: ``ci`` with fewer examples (the PyPy run of ``.ci/run``).
     ``thorough``: many examples, for a long run by hand.
 
 mdb_* tools
@@ -34,6 +35,8 @@ from typing import Callable, List, Optional
 import pytest
 from hypothesis import HealthCheck, settings
 
+from c_variant import CFFI_REASON, c_binding_is_cffi
+
 _SRC = Path(__file__).resolve().parents[1] / "src"
 if importlib.util.find_spec("purelmdb") is None and _SRC.is_dir():
     # Not installed: test the working tree.
@@ -54,6 +57,11 @@ settings.register_profile(
 )
 settings.register_profile(
     "ci", max_examples=100, stateful_step_count=60, deadline=None, derandomize=True,
+    database=None, print_blob=True, suppress_health_check=_HEALTH,
+)
+# ``ci`` with fewer examples, for the PyPy run of .ci/run (the CPython run keeps ``ci``).
+settings.register_profile(
+    "ci-quick", max_examples=25, stateful_step_count=40, deadline=None, derandomize=True,
     database=None, print_blob=True, suppress_health_check=_HEALTH,
 )
 settings.register_profile(
@@ -172,6 +180,24 @@ def lib(request, impl) -> ModuleType:
     if request.param == "c":
         return load_c_binding()
     return impl
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs_c_extension: compares with the C binding's CPython extension; skipped under "
+        "its CFFI variant (PyPy), only for lib='c' when parametrized by lib (c_variant.py)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _needs_c_extension(request) -> None:
+    """Skip a ``needs_c_extension`` test (or its ``lib="c"`` case) under the CFFI variant."""
+    if request.node.get_closest_marker("needs_c_extension") is None:
+        return
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if params.get("lib", "c") == "c" and c_binding_is_cffi():
+        pytest.skip(CFFI_REASON)
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ def _apply(op: str, k: bytes, step: int, txn: Any, cur: Any) -> Any:
     return getattr(cur, op)()
 
 
+@pytest.mark.needs_c_extension
 @pytest.mark.interop
 @pytest.mark.parametrize("seed", range(12))
 def test_cursor_moves_match_c(tmp_path, seed):

@@ -81,6 +81,7 @@ def _apply(op: str, txn: Any, cur: Any, db: Any, k: bytes, v: bytes) -> Any:
     return getattr(cur, op)()
 
 
+@pytest.mark.needs_c_extension
 @pytest.mark.interop
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("seed", range(int(os.environ.get("PURELMDB_FUZZ_SEEDS", "3"))))

@@ -38,6 +38,7 @@ from typing import Any, Dict, List
 import pytest
 
 import purelmdb
+from c_variant import plain
 from purelmdb.verify import verify
 
 lmdb = pytest.importorskip("lmdb")
@@ -141,11 +142,7 @@ def _write_initial(lib: Any, path: Path, combo: str, kind: Kind, seed: int) -> N
 
 def _plain(x: Any) -> Any:
     """A result with buffers and iterators turned into comparable values."""
-    if isinstance(x, memoryview):
-        return bytes(x)
-    if isinstance(x, (list, tuple)):
-        return type(x)(_plain(i) for i in x)
-    return x
+    return plain(x)
 
 
 def _run(op: str, side: Dict[str, Any], rnd_args: Dict[str, Any]) -> Any:

@@ -447,6 +447,7 @@ def test_deleting_through_the_txn_while_iterating_visits_everything(txn):
     assert txn.stat()["entries"] == 0
 
 
+@pytest.mark.needs_c_extension
 def test_iterprev_deleting_the_last_record_stops(txn):
     c = txn.cursor()
     seen = []

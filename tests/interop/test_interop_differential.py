@@ -23,6 +23,8 @@ from typing import Any, List, Tuple
 
 import pytest
 
+from c_variant import plain
+
 pytestmark = pytest.mark.interop
 
 GiB = 1 << 30
@@ -30,11 +32,7 @@ PREFIXES = (b"", b"k", b"key/", b"user:000", b"\x00\x00", b"\xff" * 8, b"p" * 12
 
 
 def norm(x: Any) -> Any:
-    if isinstance(x, memoryview):
-        return x.tobytes()
-    if isinstance(x, (tuple, list)):
-        return type(x)(norm(i) for i in x)
-    return x
+    return plain(x)
 
 
 class Runner:
@@ -345,6 +343,7 @@ def short(x: Any, limit: int = 160) -> str:
     return s if len(s) <= limit else s[:limit] + "..."
 
 
+@pytest.mark.needs_c_extension
 @pytest.mark.parametrize("seed", range(6))
 def test_differential_ops(impl, clmdb, tmp_path, seed):
     run_differential(impl, clmdb, tmp_path, seed=1000 + seed, n_ops=2500, clean=True)
@@ -354,6 +353,7 @@ def test_differential_ops(impl, clmdb, tmp_path, seed):
 # where its leaves split (a failed set_key or a pop that leaves the C cursor one past a leaf's
 # last entry), which purelmdb, whose pages split elsewhere, cannot reproduce
 # (docs/design.md, "Cursors re-find their key after writes").
+@pytest.mark.needs_c_extension
 @pytest.mark.parametrize("seed", [0, 2])
 def test_differential_cursor_moves_unrestricted(impl, clmdb, tmp_path, seed):
     run_differential(impl, clmdb, tmp_path, seed=2000 + seed, n_ops=2500, clean=False)

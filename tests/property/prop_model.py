@@ -31,6 +31,8 @@ from typing import Dict, List, Optional, Tuple
 
 from hypothesis import strategies as st
 
+from c_variant import plain
+
 GiB = 1 << 30
 CLOSED_MESSAGE = "Attempt to operate on closed/deleted/dropped object."
 MAX_KEY = 511
@@ -49,12 +51,8 @@ PREFIXES = (
 
 
 def b(x):
-    """Normalise a result (memoryview with buffers=True) to bytes."""
-    if isinstance(x, memoryview):
-        return x.tobytes()
-    if isinstance(x, tuple):
-        return tuple(b(i) for i in x)
-    return x
+    """Normalise a result (a buffer with buffers=True) to bytes."""
+    return plain(x)
 
 
 def make_value(n: int, seed: int) -> bytes:
