@@ -42,7 +42,7 @@ SPECIAL = ("__getitem__", "__setitem__", "__delitem__", "__contains__", "__len__
            "__reversed__", "__enter__", "__exit__", "__aenter__", "__aexit__")
 
 # public names of the engine's internal interface (used by tree.py and freelist.py), not API
-_ENGINE_HOOKS = {"psize", "read_map", "alloc", "touch", "free"}
+_ENGINE_HOOKS = {"psize"}
 INTERNAL = {"Transaction": _ENGINE_HOOKS, "AsyncTransaction": _ENGINE_HOOKS}
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")

@@ -334,13 +334,6 @@ class AsyncTransaction(_Proxy):
     pop = _serialised(Transaction.pop)
     delete = _serialised(Transaction.delete)
 
-    # purelmdb's page-level hooks (tree.py and freelist.py call them). They are public on
-    # Transaction, and the wrappers cover every public method, so they have proxies as well.
-    alloc = _serialised(Transaction.alloc)
-    free = _serialised(Transaction.free)
-    touch = _serialised(Transaction.touch)
-    read_map = _serialised(Transaction.read_map)
-
 
 class AsyncCursor(_Proxy):
     """Async wrapper of a `Cursor`, made by `AsyncTransaction.cursor`.

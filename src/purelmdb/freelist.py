@@ -193,6 +193,6 @@ def free_tree(txn: Transaction, d: DbState) -> None:
                 for i, fl in enumerate(page.nfl):  # type: ignore[arg-type]
                     if fl & F_BIGDATA:
                         txn._free_overflow(d, page.vals[i], page.sizes[i])  # type: ignore[index]
-            txn.free(pgno, 1)
+            txn._free(pgno, 1)
     d.root = P_INVALID
     d.depth = d.branch_pages = d.leaf_pages = d.overflow_pages = d.entries = 0

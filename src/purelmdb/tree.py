@@ -165,18 +165,18 @@ def touch_path(txn: Any, db: DbState, pages: List[Page], idxs: List[int]) -> Non
         return  # a page this txn owns is only ever reachable through pages it owns
     page = pages[0]
     if page.dirty != token:
-        page = pages[0] = txn.touch(page)
+        page = pages[0] = txn._touch(page)
         db.root = page.pgno
     for level in range(1, len(pages)):
         page = pages[level]
         if page.dirty != token:
-            page = pages[level] = txn.touch(page)
+            page = pages[level] = txn._touch(page)
             pages[level - 1].set_child(idxs[level - 1], page.pgno)
 
 
 def insert_first(txn: Any, db: DbState, skey: bytes, val: Any, size: int, nflags: int) -> None:
     """Insert into an empty tree: a new root leaf."""
-    leaf = new_leaf(txn.alloc(1), db.rev, txn._token)
+    leaf = new_leaf(txn._alloc(1), db.rev, txn._token)
     leaf.keys.append(skey)
     leaf.vals.append(val)
     leaf.sizes.append(size)  # type: ignore[union-attr]
@@ -295,7 +295,7 @@ def _split_upwards(txn: Any, db: DbState, pages: List[Page], idxs: List[int],
         branch = bool(page.flags & P_BRANCH)
         sizes = _node_sizes(page)
         sp = _split_point(page, sizes, idxs[level], cap)
-        rpg = txn.alloc(1)
+        rpg = txn._alloc(1)
         right = (new_branch(rpg, db.rev, txn._token) if branch
                  else new_leaf(rpg, db.rev, txn._token))
         right.flags = page.flags
@@ -317,7 +317,7 @@ def _split_upwards(txn: Any, db: DbState, pages: List[Page], idxs: List[int],
         right.used = sum(sizes[sp:])
         txn.dirty[rpg] = right
         if level == 0:
-            root = new_branch(txn.alloc(1), db.rev, txn._token)
+            root = new_branch(txn._alloc(1), db.rev, txn._token)
             root.keys = [b""]
             root.vals = [page.pgno]
             root.used = branch_node_size(0)
@@ -355,12 +355,12 @@ def rebalance(txn: Any, db: DbState, pages: List[Page], idxs: List[int], level: 
         branch = bool(page.flags & P_BRANCH)
         if level == 0:
             if not branch and not page.keys:
-                txn.free(page.pgno, 1)
+                txn._free(page.pgno, 1)
                 db.root = P_INVALID
                 db.depth = 0
                 db.leaf_pages -= 1
             elif branch and len(page.keys) == 1:
-                txn.free(page.pgno, 1)
+                txn._free(page.pgno, 1)
                 db.root = page.vals[0]
                 db.depth -= 1
                 db.branch_pages -= 1
@@ -374,7 +374,7 @@ def rebalance(txn: Any, db: DbState, pages: List[Page], idxs: List[int], level: 
             continue
         sib = txn.page(parent.vals[si], db.rev)
         if sib.dirty != txn._token:
-            sib = txn.touch(sib)
+            sib = txn._touch(sib)
             parent.set_child(si, sib.pgno)
         minkeys = 2 if branch else 1
         sib_low = (1000 * sib.used < (1 if branch else FILL_THRESHOLD) * cap)
@@ -385,7 +385,7 @@ def rebalance(txn: Any, db: DbState, pages: List[Page], idxs: List[int], level: 
             return
         left, right, ri = (page, sib, si) if si > pi else (sib, page, pi)
         _merge(parent, ri, left, right, branch)
-        txn.free(right.pgno, 1)
+        txn._free(right.pgno, 1)
         if branch:
             db.branch_pages -= 1
         else:

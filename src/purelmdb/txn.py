@@ -269,12 +269,9 @@ class Transaction:
                 p = self._load(pgno, rev)
         return p
 
-    def read_map(self, offset: int, size: int) -> bytes:
-        return self._map[offset:offset + size]
-
     # -- writer's page allocation (used by tree.py and freelist.py) -----------------------------
 
-    def alloc(self, n: int) -> int:
+    def _alloc(self, n: int) -> int:
         if n == 1 and self.loose:
             return self.loose.pop()
         pgno = self.reclaim.take(n)
@@ -287,19 +284,19 @@ class Transaction:
         self.next_pgno = pgno + n
         return pgno
 
-    def touch(self, page: Page) -> Page:
+    def _touch(self, page: Page) -> Page:
         """This transaction's copy of a page: a clean page moves to a new number and the
         old one is freed; a page an enclosing transaction owns is copied in place."""
         if page.dirty:
             new = page.copy(page.pgno, self._token)
             self.dirty[new.pgno] = new
             return new
-        new = page.copy(self.alloc(1), self._token)
+        new = page.copy(self._alloc(1), self._token)
         self.dirty[new.pgno] = new
         self.freed.append(page.pgno)
         return new
 
-    def free(self, pgno: int, n: int) -> None:
+    def _free(self, pgno: int, n: int) -> None:
         if self.dirty.pop(pgno, None) is not None or pgno in self.ovf:
             self.ovf.pop(pgno, None)
             self.loose.extend(range(pgno, pgno + n))
@@ -683,7 +680,7 @@ class Transaction:
         if 8 + len(skey) + size <= self.env._nodemax:
             return value, size, node_flags
         n = overflow_pages(size, self._psize)
-        pgno = self.alloc(n)
+        pgno = self._alloc(n)
         self.ovf[pgno] = value
         d.overflow_pages += n
         return pgno, size, F_BIGDATA
@@ -697,7 +694,7 @@ class Transaction:
             if pgno + n - 1 > self._last_pg:
                 raise corrupted(pgno, "overflow header mp_pages %d runs past last page" % n)
         d.overflow_pages -= n
-        self.free(pgno, n)
+        self._free(pgno, n)
 
     def replace(self, key: Any, value: Any, db: Optional[_Database] = None) -> Any:
         """Store ``value`` and return the previous value (as bytes) or None. On a DUPSORT
