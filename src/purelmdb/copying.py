@@ -23,7 +23,7 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any, List, Set
 
-from . import tree
+from . import freelist
 from .errors import IncompatibleError, corrupted
 from .layout import (
     DB_RECORD,
@@ -32,7 +32,6 @@ from .layout import (
     F_BIGDATA,
     F_DUPDATA,
     F_SUBDATA,
-    FREE_DBI,
     MAIN_DBI,
     MAX_DEPTH,
     MDB_NOSUBDIR,
@@ -45,7 +44,6 @@ from .layout import (
     P_OVERFLOW,
     PAGE_HEADER,
     PAGEHDRSZ,
-    U64,
     Meta,
     new_meta,
 )
@@ -125,19 +123,8 @@ def _compact_metas(env: Environment, meta: Meta, last_pg: int) -> bytes:
 def _free_page_count(txn: Transaction) -> int:
     """Pages of the snapshot that hold nothing live: the free list's entries and its tree."""
     rec = txn._meta.free_db
-    count = rec.branch_pages + rec.leaf_pages + rec.overflow_pages
-    d = txn._dbs[FREE_DBI]
-    path = tree.edge(txn, d, False)
-    while path is not None:
-        pages, idxs = path
-        leaf, i = pages[-1], idxs[-1]
-        data = txn._value(leaf.vals[i], leaf.sizes[i], leaf.nfl[i])  # type: ignore[index]
-        if len(data) < 8:
-            raise corrupted(leaf.pgno, "free-list record shorter than its count")
-        count += U64.unpack_from(data, 0)[0]
-        if not tree.step(txn, d, pages, idxs, True):
-            break
-    return count
+    listed = sum(count for _txnid, count, _pages in freelist.records(txn))
+    return rec.branch_pages + rec.leaf_pages + rec.overflow_pages + listed
 
 
 class _Walker:

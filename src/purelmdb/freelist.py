@@ -19,7 +19,7 @@ and a value rewritten at its old size takes no page. Records are written at thei
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
 
 from . import tree
 from .errors import PanicError, corrupted
@@ -196,3 +196,23 @@ def free_tree(txn: Transaction, d: DbState) -> None:
             txn._free(pgno, 1)
     d.root = P_INVALID
     d.depth = d.branch_pages = d.leaf_pages = d.overflow_pages = d.entries = 0
+
+
+def records(txn: Transaction) -> Iterator[Tuple[int, int, List[int]]]:
+    """(transaction id, page count, pages as stored) of every free-list record, in key order. A record
+    shorter than its count yields the pages it holds (mdb_stat flags what looks wrong)."""
+    d = txn._dbs[FREE_DBI]
+    path = tree.edge(txn, d, False)
+    if path is None:
+        return
+    pages, idxs = path
+    while True:
+        leaf = pages[-1]
+        i = idxs[-1]
+        txnid = int.from_bytes(leaf.keys[i], "big")   # sort form: the id big-endian
+        data = bytes(txn._value(leaf.vals[i], leaf.sizes[i], leaf.nfl[i]))  # type: ignore[index]
+        count = U64.unpack_from(data, 0)[0] if len(data) >= 8 else 0
+        have = min(count, (len(data) - 8) // 8) if len(data) >= 8 else 0
+        yield txnid, count, list(struct.unpack_from("<%dQ" % have, data, 8)) if have else []
+        if not tree.step(txn, d, pages, idxs, True):
+            return

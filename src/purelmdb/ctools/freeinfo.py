@@ -7,13 +7,12 @@ followed by that many page numbers, in descending order in a sound file.
 
 from __future__ import annotations
 
-import struct
 from typing import Any, Dict, Iterator, List, Tuple
 
-from .. import tree
+from ..freelist import records as free_records
 from ..layout import FREE_DBI
 
-_U64 = struct.Struct("<Q")
+__all__ = ["free_db_stat", "free_records", "max_span", "runs"]
 
 
 def free_db_stat(txn: Any) -> Dict[str, int]:
@@ -22,26 +21,6 @@ def free_db_stat(txn: Any) -> Dict[str, int]:
     return {"psize": txn._psize, "depth": d.depth, "branch_pages": d.branch_pages,
             "leaf_pages": d.leaf_pages, "overflow_pages": d.overflow_pages,
             "entries": d.entries}
-
-
-def free_records(txn: Any) -> Iterator[Tuple[int, int, List[int]]]:
-    """(transaction id, page count, pages as stored) of every free-list record, in key order. A record
-    shorter than its count yields the pages it holds (mdb_stat flags what looks wrong)."""
-    d = txn._dbs[FREE_DBI]
-    path = tree.edge(txn, d, False)
-    if path is None:
-        return
-    pages, idxs = path
-    while True:
-        leaf = pages[-1]
-        i = idxs[-1]
-        txnid = int.from_bytes(leaf.keys[i], "big")   # sort form: the id big-endian
-        data = bytes(txn._value(leaf.vals[i], leaf.sizes[i], leaf.nfl[i]))  # type: ignore[index]
-        count = _U64.unpack_from(data, 0)[0] if len(data) >= 8 else 0
-        have = min(count, (len(data) - 8) // 8) if len(data) >= 8 else 0
-        yield txnid, count, list(struct.unpack_from("<%dQ" % have, data, 8)) if have else []
-        if not tree.step(txn, d, pages, idxs, True):
-            return
 
 
 def max_span(pages: List[int]) -> Tuple[int, bool]:
