@@ -15,6 +15,7 @@ import errno
 import mmap
 import os
 import sys
+import threading
 from typing import Iterable, List, Optional, Tuple
 
 from .errors import Error, InvalidError, VersionMismatchError, from_oserror
@@ -120,6 +121,7 @@ class DataFile:
             self.psize, meta = read_metas(self.fd, path)
             self.map: Optional[mmap.mmap] = None
             self.map_len = 0
+            self._remap_lock = threading.Lock()
             self.remap()
         except BaseException:
             os.close(self.fd)
@@ -136,12 +138,16 @@ class DataFile:
         return os.fstat(self.fd).st_size
 
     def remap(self) -> mmap.mmap:
-        """Map the whole file as it is now (read-only) and return the map."""
-        size = self.file_size()
-        if size != self.map_len or self.map is None:
-            self.map = mmap.mmap(self.fd, size, access=mmap.ACCESS_READ)
-            self.map_len = size
-        return self.map
+        """Map the whole file as it is now (read-only) and return the map. Threads of this
+        process remap concurrently when another process grew the file: under the lock, and
+        never to a smaller size (files never shrink), so a stale fstat cannot replace a newer,
+        larger map."""
+        with self._remap_lock:
+            size = self.file_size()
+            if self.map is None or size > self.map_len:
+                self.map = mmap.mmap(self.fd, size, access=mmap.ACCESS_READ)
+                self.map_len = size
+            return self.map
 
     def read_meta_pages(self) -> Meta:
         return read_metas(self.fd, self.path)[1]

@@ -91,11 +91,14 @@ def test_readers_keep_consistent_snapshots_while_writers_commit(tmp_path, audito
 
     def audit_thread():
         deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            with env.begin() as txn:
-                total = sum(int(v) for k, v in txn.cursor() if k.startswith(b"acct"))
-                if total != mp_workers.TOTAL:
-                    thread_bad.append(total)
+        try:
+            while time.monotonic() < deadline:
+                with env.begin() as txn:
+                    total = sum(int(v) for k, v in txn.cursor() if k.startswith(b"acct"))
+                    if total != mp_workers.TOTAL:
+                        thread_bad.append(total)
+        except Exception as exc:        # an error in a thread must fail the test, too
+            thread_bad.append(repr(exc))
 
     threads = [threading.Thread(target=audit_thread) for _ in range(2)]
     for t in threads:
