@@ -66,15 +66,32 @@ class Cursor:
         # the token of the `_walk` iterator stepping inside a leaf; every other use of the
         # cursor clears it (`_check`), which tells the iterator to re-read the position
         self._walker: Optional[object] = None
+        # a read transaction's iterator records its position only here: (the iterator it
+        # counts records on, the leaf indices that iterator runs over, the leaf's keys)
+        self._walk_at: Optional[Tuple[Any, range, List[bytes]]] = None
         txn._cursors.append(self)
 
     # -- state ------------------------------------------------------------------------------------
 
     def _check(self) -> None:
-        self._walker = None     # any call may move the cursor: an iterator must look again
+        if self._walker is not None:
+            self._settle_walk()
         if self._closed:
             raise closed_error()
         self.txn._check("mdb_cursor_get")
+
+    def _settle_walk(self) -> None:
+        """Store the position an iterator stepping inside a leaf stands on, and clear its
+        token: any call may move the cursor, so the iterator must look again."""
+        self._walker = None
+        walk = self._walk_at
+        if walk is not None:
+            self._walk_at = None
+            at, steps, keys = walk
+            done = len(steps) - at.__length_hint__()
+            if done:
+                i = self._idxs[-1] = steps[done - 1]
+                self._skey = keys[i]
 
     def _txn_ended(self) -> None:
         self._closed = True
@@ -851,12 +868,102 @@ class Cursor:
             # at the leaf's end: step back onto its last record, the next() above moves on
             idxs[-1] = i - 1 if forward else i + 1
 
+    def _walk_read(self, forward: bool, keys: bool, values: bool) -> Iterator[Any]:
+        """`_walk` in a read transaction of a database with plain keys (no REVERSEKEY) and
+        bytes values: leaf after leaf of inline values it hands out with no per-record
+        bookkeeping. Nothing but a call on this cursor can move its position, and that call
+        reads the position off the iterator the loop counts on (`_settle_walk`). A leaf
+        with any other kind of node, and the ends, go through `next()`/`prev()`."""
+        get = self._item_getter(keys, values)
+        txn = self.txn
+        d = self._d
+        m = txn._map
+        want_value = values
+        want_key = keys or not values
+        step = 1 if forward else -1
+        step_first = False      # the position holds a record already yielded
+        while True:
+            self._check()
+            if not self._valid:
+                return
+            if step_first and not (self.next() if forward else self.prev()):
+                return
+            step_first = True
+            yield get()
+            pages = self._pages
+            if pages is None or self._closed or txn._done or not self._valid \
+                    or self._deleted or self._eof:
+                continue
+            idxs = self._idxs
+            i = idxs[-1] + step          # the first record to yield
+            self._key_hold = None
+            token = self._walker = object()
+            while True:
+                leaf = pages[-1]
+                lkeys = leaf.keys
+                if any(leaf.nfl):  # type: ignore[arg-type]
+                    break
+                if forward:
+                    steps = range(i, len(lkeys))
+                    ks = lkeys[i:]
+                    starts = leaf.vals[i:]
+                    sizes = leaf.sizes[i:]  # type: ignore[index]
+                else:
+                    steps = range(i, -1, -1)
+                    ks = lkeys[i::-1] if i >= 0 else []
+                    starts = leaf.vals[i::-1] if i >= 0 else []
+                    sizes = leaf.sizes[i::-1] if i >= 0 else []  # type: ignore[index]
+                # the first iterator of each loop is what `_settle_walk` counts on
+                if not want_value:
+                    at = iter(ks)
+                    self._walk_at = (at, steps, lkeys)
+                    for k in at:
+                        if self._walker is not token:
+                            break
+                        yield k
+                elif want_key:
+                    at = iter(ks)
+                    self._walk_at = (at, steps, lkeys)
+                    for k, v, size in zip(at, starts, sizes):
+                        if self._walker is not token:
+                            break
+                        yield (k, m[v:v + size])
+                else:
+                    at = iter(starts)
+                    self._walk_at = (at, steps, lkeys)
+                    for v, size in zip(at, sizes):
+                        if self._walker is not token:
+                            break
+                        yield m[v:v + size]
+                if self._walker is not token:
+                    break               # the cursor was used: `_settle_walk` stored where
+                self._walk_at = None
+                if steps:
+                    idxs[-1] = last = steps[-1]
+                    self._skey = lkeys[last]
+                if not tree.step(txn, d, pages, idxs, forward):
+                    break               # on the last record: next() reports the end
+                i = idxs[-1]
+                leaf = pages[-1]
+                self._skey = leaf.keys[i]
+                if leaf.nfl[i] & F_DUPDATA:  # type: ignore[index]
+                    _refuse_dup_node(leaf)
+                if any(leaf.nfl):  # type: ignore[arg-type]
+                    step_first = False  # on a record not yielded yet
+                    break
+
+    def _iterate(self, forward: bool, keys: bool, values: bool) -> Iterator[Any]:
+        txn = self.txn
+        if txn._write or txn._buffers or self._d.rev:
+            return self._walk(forward, keys, values)
+        return self._walk_read(forward, keys, values)
+
     def iternext(self, keys: bool = True, values: bool = True) -> Iterator[Any]:
         """Records forward from the current one (from the first when unpositioned)."""
         self._start(self.first)
         if self._dupsort:
             return self._steps(self.next, keys, values)
-        return self._walk(True, keys, values)
+        return self._iterate(True, keys, values)
 
     def iternext_nodup(self, keys: bool = True, values: bool = False) -> Iterator[Any]:
         """First records of each key forward (from the first when unpositioned)."""
@@ -873,7 +980,7 @@ class Cursor:
         self._start(self.last)
         if self._dupsort:
             return self._steps(self.prev, keys, values)
-        return self._walk(False, keys, values)
+        return self._iterate(False, keys, values)
 
     def iterprev_nodup(self, keys: bool = True, values: bool = False) -> Iterator[Any]:
         """Last records of each key backward (from the last when unpositioned)."""
