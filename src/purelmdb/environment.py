@@ -25,7 +25,7 @@ import threading
 import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import freelist
+from . import freelist, process
 from .errors import (
     BadValsizeError,
     CorruptedError,
@@ -193,7 +193,7 @@ class Environment:
                        "writemap": bool(writemap), "meminit": bool(meminit),
                        "lock": bool(lock)}
         self._max_dbs = max_dbs
-        self._pid = os.getpid()
+        self._pid = process.pid
 
         if self._subdir:
             if not os.path.isdir(path):
@@ -272,16 +272,16 @@ class Environment:
 
     def _register(self, file_id: Tuple[int, int]) -> None:
         with _open_files_lock:
-            if _open_files.get(file_id, (-1, ""))[0] == os.getpid():
+            if _open_files.get(file_id, (-1, ""))[0] == process.pid:
                 raise Error("The environment '%s' is already open in this process."
                             % self._path)
-            _open_files[file_id] = (os.getpid(), self._path)
+            _open_files[file_id] = (process.pid, self._path)
             self._file_id = file_id
 
     def _release_files(self) -> None:
         if self._file_id is not None:
             with _open_files_lock:
-                if _open_files.get(self._file_id, (-1, ""))[0] == os.getpid():
+                if _open_files.get(self._file_id, (-1, ""))[0] == process.pid:
                     del _open_files[self._file_id]
             self._file_id = None
         if self._file is not None:
@@ -289,17 +289,24 @@ class Environment:
         if self._lock is not None:
             self._lock.close()
 
-    def _publish(self, meta: Meta) -> None:
+    def _publish(self, meta: Meta, written_by_us: bool = False) -> None:
+        """Make ``meta`` the snapshot new transactions start from. After this process's own
+        commit the map already covers every page the meta reaches (`_write_dirty` grew the
+        file under the current map's length or remapped), so no fstat is needed."""
         assert self._file is not None
-        m = self._file.remap()
-        self._snap = (meta, m, memoryview(m))
+        f = self._file
+        m = f.map
+        if not written_by_us or m is None or (meta.last_pg + 1) * self._psize > f.map_len:
+            m = f.remap()
+        snap = getattr(self, "_snap", None)
+        self._snap = (meta, m, snap[2] if snap is not None and snap[1] is m else memoryview(m))
 
     # -- checks -------------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closed:
             raise closed_error()
-        if os.getpid() != self._pid:
+        if process.pid != self._pid:
             raise Error("%s: environment was opened in process %d and cannot be used after "
                         "fork(); open it again in the child" % (self._path, self._pid))
 
@@ -522,7 +529,7 @@ class Environment:
         except OSError as exc:
             raise from_oserror("mdb_txn_commit", exc) from None
         offset = (meta.txnid & 1) * psize + META_TAIL_OFFSET
-        previous = os.pread(f.fd, META_TAIL.size, offset)
+        previous = txn._map[offset:offset + META_TAIL.size]   # the map shows the file
         try:
             f.write_meta(meta)
         except OSError as exc:
@@ -549,7 +556,7 @@ class Environment:
                 cache.pop(pgno, None)
         self._cache_committed(txn, offsets)
         with self._state_lock:
-            self._publish(meta)
+            self._publish(meta, written_by_us=True)
         self._main_db._flags = main.flags
         if self._lock is not None and self._lock.active:
             self._lock.publish_txnid(meta.txnid)     # after our own snapshot: see _begin_read
@@ -878,7 +885,7 @@ class Environment:
 
     def __del__(self) -> None:
         try:
-            if not self._closed and os.getpid() == self._pid:
+            if not self._closed and process.pid == self._pid:
                 self.close()
         except Exception:
             pass

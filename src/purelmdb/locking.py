@@ -65,6 +65,7 @@ import sys
 import threading
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
+from . import process
 from .errors import (
     Error,
     InvalidParameterError,
@@ -167,7 +168,7 @@ def _claim(key: _FileKey, name: str) -> None:
     other = _open_files.get(key)
     if other is None:
         return
-    if other._pid != os.getpid():
+    if other._pid != process.pid:
         # Inherited through fork(): it holds no lock here; close its descriptor now, as closing
         # it after we lock the file again would drop our new lock.
         other._close_fds()
@@ -217,7 +218,7 @@ class LockFile:
         self.max_readers = max_readers
         self.active = False
         self.first = False
-        self._pid = os.getpid()
+        self._pid = process.pid
         self._fd: Optional[int] = None
         self._spare_fds: List[int] = []
         self._key: Optional[_FileKey] = None
@@ -361,11 +362,11 @@ class LockFile:
     def _check_usable(self) -> None:
         if self._closed:
             raise closed_error()
-        if self._pid != os.getpid():
+        if self._pid != process.pid:
             raise Error(
                 "The lock file %r was opened by process %d and cannot be used after "
                 "fork() in process %d; open the environment again"
-                % (self.path, self._pid, os.getpid())
+                % (self.path, self._pid, process.pid)
             )
 
     # -- the header -----------------------------------------------------------------------------
@@ -515,13 +516,13 @@ class LockFile:
 
     def idle_slot(self, slot: int) -> None:
         """The slot's reader ended; the slot stays ours for the next one."""
-        if self._u64 is not None and self._pid == os.getpid():
+        if self._u64 is not None and self._pid == process.pid:
             with contextlib.suppress(ValueError):       # closed meanwhile: nothing to do
                 self._u64[self._slot_txnid_index(slot)] = IDLE_TXNID
 
     def free_slot(self, slot: int) -> None:
         """Give the slot back to every process."""
-        if self._u64 is None or self._u32 is None or self._pid != os.getpid():
+        if self._u64 is None or self._u32 is None or self._pid != process.pid:
             return
         base = self._slot_txnid_index(slot)
         with contextlib.suppress(ValueError):           # closed meanwhile: nothing to do
@@ -609,7 +610,7 @@ class LockFile:
         if self._closed:
             return
         try:
-            if self._pid == os.getpid():
+            if self._pid == process.pid:
                 for slot in list(self._slots):
                     self.free_slot(slot)
         finally:

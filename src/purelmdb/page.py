@@ -61,7 +61,7 @@ class Page:
     """A decoded branch or leaf page (see the module docstring for the fields)."""
 
     __slots__ = ("pgno", "flags", "keys", "vals", "sizes", "nfl", "used", "dirty", "rev",
-                 "index", "origin", "relinked")
+                 "index", "origin", "relinked", "inserted")
 
     def __init__(self, pgno: int, flags: int, keys: List[bytes], vals: List[Any],
                  sizes: Optional[List[int]], nfl: Optional[List[int]], used: int,
@@ -83,6 +83,9 @@ class Page:
         # whose only change is a child pointer is encoded by patching those bytes
         self.origin: Optional[Page] = None
         self.relinked: List[int] = []
+        # dirty leaf copies only: where the last node was inserted (-1: none), so that a
+        # leaf whose only change is one inserted node is encoded by patching in that node
+        self.inserted = -1
 
     @property
     def is_leaf(self) -> bool:
@@ -98,6 +101,7 @@ class Page:
         if self.dirty:
             new.origin = self.origin
             new.relinked = self.relinked[:]
+            new.inserted = self.inserted
         else:
             new.origin = self
         return new
@@ -263,13 +267,17 @@ def encode(page: Page, psize: int, m: Any) -> bytes:
     flags = page.flags
     if flags & P_LEAF2:
         return _encode_leaf2(page, psize)
+    origin = page.origin
     if flags & P_BRANCH:
-        origin = page.origin
         if origin is not None:
             image = _patch_branch(page, origin, psize, m)
             if image is not None:
                 return image
         return _encode_branch(page, psize)
+    if origin is not None and page.inserted >= 0:
+        image = _patch_leaf(page, origin, psize, m)
+        if image is not None:
+            return image
     return _encode_leaf(page, psize, m)
 
 
@@ -293,6 +301,53 @@ def _patch_branch(page: Page, origin: Page, psize: int, m: Any) -> Optional[byte
         off = U16.unpack_from(image, PAGEHDRSZ + 2 * i)[0]   # decode checked it lies inside
         c = vals[i]
         _CHILD.pack_into(image, off, c & 0xFFFF, (c >> 16) & 0xFFFF, (c >> 32) & 0xFFFF)
+    return bytes(image)
+
+
+def _patch_leaf(page: Page, origin: Page, psize: int, m: Any) -> Optional[bytes]:
+    """The bytes of a leaf copy that differs from its origin by one inserted node (the
+    leaf of a small write transaction): the origin's bytes with that node added below the
+    others and its pointer put in place, as LMDB itself inserts; None when anything else
+    changed or the node is of a kind this does not write."""
+    i = page.inserted
+    keys = page.keys
+    okeys = origin.keys
+    n = len(okeys)
+    if len(keys) != n + 1 or not 0 <= i <= n or page.flags != origin.flags:
+        return None
+    vals = page.vals
+    sizes = page.sizes
+    nfl = page.nfl
+    osizes = origin.sizes
+    onfl = origin.nfl
+    assert sizes is not None and nfl is not None and osizes is not None and onfl is not None
+    if keys[:i] != okeys[:i] or keys[i + 1:] != okeys[i:] \
+            or vals[:i] != origin.vals[:i] or vals[i + 1:] != origin.vals[i:] \
+            or sizes[:i] != osizes[:i] or sizes[i + 1:] != osizes[i:] \
+            or nfl[:i] != onfl[:i] or nfl[i + 1:] != onfl[i:]:
+        return None
+    key = keys[i][::-1] if page.rev else keys[i]
+    v = vals[i]
+    fl = nfl[i]
+    if fl == 0 and v.__class__ is bytes:
+        node = _NODE_HEAD.pack(len(v) | len(key) << 48) + key + v
+    elif fl == F_BIGDATA and v.__class__ is int:
+        node = _NODE_HEAD.pack(sizes[i] | fl << 32 | len(key) << 48) + key + U64.pack(v)
+    else:
+        return None
+    if len(node) & 1:
+        node += b"\0"
+    base = origin.pgno * psize
+    _p, _pad, _flags, lower, upper = PAGE_HEADER.unpack_from(m, base)  # decode checked them
+    top = upper - len(node)
+    if top < lower + 2:
+        return None
+    image = bytearray(m[base:base + psize])
+    image[top:upper] = node
+    at = PAGEHDRSZ + 2 * i
+    image[at + 2:lower + 2] = image[at:lower]
+    U16.pack_into(image, at, top)
+    PAGE_HEADER.pack_into(image, 0, page.pgno, 0, page.flags, lower + 2, top)
     return bytes(image)
 
 
@@ -474,6 +529,7 @@ def adopt_image(page: Page, ptrs: Optional[Tuple[int, ...]], base: int) -> None:
     page.index = None
     page.origin = None
     page.relinked = []
+    page.inserted = -1
     nfl = page.nfl
     if ptrs is None or nfl is None:
         return

@@ -197,6 +197,7 @@ def leaf_insert(txn: Any, db: DbState, pages: List[Page], idxs: List[int], skey:
     """Insert a node at the path's leaf index (path dirty), splitting as needed."""
     leaf = pages[-1]
     i = idxs[-1]
+    leaf.inserted = i       # lets the encoder patch the node into the page's old bytes
     leaf.keys.insert(i, skey)
     leaf.vals.insert(i, val)
     leaf.sizes.insert(i, size)  # type: ignore[union-attr]

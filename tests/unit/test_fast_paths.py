@@ -134,6 +134,54 @@ def test_branch_encoders_match_the_reference(keys: List[bytes], rev: bool, data:
 
 
 @settings(max_examples=60)
+@given(keys=keys_st, rev=st.booleans(), data=st.data())
+def test_patched_leaf_matches_the_page_it_encodes(keys: List[bytes], rev: bool,
+                                                  data: Any) -> None:
+    """One node inserted into a clean leaf's copy is patched into the old bytes; the result
+    decodes to the copy's records wherever the node goes, and any other change on top of
+    the insert (or a node kind the patch does not write) takes the full encoder."""
+    keys = sorted(keys)
+    new_key = data.draw(st.binary(min_size=1, max_size=40).filter(lambda k: k not in keys))
+    n = len(keys)
+    sizes = [data.draw(st.integers(0, 60)) for _ in range(n)]
+    vals = [bytes([i % 256]) * ds for i, ds in enumerate(sizes)]
+    page = pagemod.Page(7, P_LEAF, keys, vals, sizes, [0] * n, 0, 1, rev)
+    m = bytes(7 * PSIZE) + pagemod.encode(page, PSIZE, None)
+    clean = pagemod.decode(m, 7, PSIZE, rev)
+    copy = clean.copy(9, 2)
+    i = sum(k < new_key for k in keys)
+    kind = data.draw(st.sampled_from(["inline", "big", "sub"]))
+    value: Any = {"inline": b"v" * data.draw(st.integers(0, 200)), "big": 77,
+                  "sub": bytes(48)}[kind]
+    size = 9000 if kind == "big" else len(value)
+    flag = {"inline": 0, "big": F_BIGDATA, "sub": F_SUBDATA}[kind]
+    copy.inserted = i
+    copy.keys.insert(i, new_key)
+    copy.vals.insert(i, value)
+    copy.sizes.insert(i, size)
+    copy.nfl.insert(i, flag)
+    expected = vals[:]
+    expected.insert(i, value)
+    other_change = n > 1 and data.draw(st.booleans())
+    if other_change:
+        j = data.draw(st.sampled_from([j for j in range(n + 1) if j != i]))
+        copy.vals[j] = expected[j] = b"changed"
+        copy.sizes[j] = 7
+    patched = pagemod._patch_leaf(copy, clean, PSIZE, m)
+    assert (patched is not None) == (kind != "sub" and not other_change)
+    out = pagemod.encode(copy, PSIZE, m)
+    if patched is not None:
+        assert out == patched
+    m2 = bytes(9 * PSIZE) + out
+    back = pagemod.decode(m2, 9, PSIZE, rev)
+    assert back.keys == copy.keys and back.nfl == copy.nfl and back.sizes == copy.sizes
+    got = [m2[v:v + ds] if not fl else v for v, ds, fl in zip(back.vals, back.sizes, back.nfl)]
+    assert got == expected
+
+
+
+
+@settings(max_examples=60)
 @given(keys=keys_st, rev=st.booleans(), probes=st.lists(st.binary(min_size=1, max_size=40)))
 def test_raw_leaf_search_agrees_with_the_decoded_page(keys: List[bytes], rev: bool,
                                                       probes: List[bytes]) -> None:
