@@ -35,7 +35,7 @@ Theory of operation.
 
 Each proxy is a real class attribute made with `functools.wraps`, so ``__wrapped__``, ``__doc__``
 and the signature are the synchronous method's, and `dir()` lists it. Attributes that are not
-callable (``txn.env``, ``txn.psize``) pass through ``__getattr__``.
+callable (``txn.env``) pass through ``__getattr__``.
 """
 
 from __future__ import annotations

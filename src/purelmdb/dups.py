@@ -154,7 +154,7 @@ class Dups:
             raw = txn._value(leaf.vals[i], leaf.sizes[i], fl)
             if len(raw) != 48:
                 raise corrupted(leaf.pgno, "sub-database record of %d bytes" % len(raw))
-            self.sub = sub_state(DbRecord.unpack(raw), d, txn.psize)
+            self.sub = sub_state(DbRecord.unpack(raw), d, txn._psize)
         else:
             self.kind = 1
             self.vals = decode_subpage(bytes(txn._value(leaf.vals[i], leaf.sizes[i], fl)),
@@ -384,5 +384,5 @@ def free_subtrees(txn: Transaction, d: DbState, leaf: Any) -> None:
     for i, fl in enumerate(leaf.nfl):
         if fl & F_DUPDATA and fl & F_SUBDATA:
             sub = sub_state(DbRecord.unpack(txn._value(leaf.vals[i], leaf.sizes[i], fl)), d,
-                            txn.psize)
+                            txn._psize)
             free_tree(txn, sub)

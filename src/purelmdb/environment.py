@@ -23,7 +23,7 @@ import os
 import struct
 import threading
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import freelist, process
 from .errors import (
@@ -65,7 +65,7 @@ from .layout import (
     overflow_pages,
     unpack_meta,
 )
-from .page import adopt_image, encode, node_offsets
+from .page import adopt_image, encode, value_offsets
 from .storage import DEFAULT_IO, DataFile, FileIO
 from .txn import Transaction, to_bytes
 
@@ -562,7 +562,7 @@ class Environment:
             self._lock.publish_txnid(meta.txnid)     # after our own snapshot: see _begin_read
 
     def _cache_committed(self, txn: Transaction,
-                         offsets: Dict[int, Optional[Tuple[int, ...]]]) -> None:
+                         offsets: Dict[int, Optional[Sequence[int]]]) -> None:
         """Keep the pages just written as clean decoded pages, so the next transaction does
         not decode them again. Their inline values are re-pointed at the bytes just written
         (`adopt_image`): the offsets they held point into pages this commit freed, which a
@@ -577,7 +577,7 @@ class Environment:
                 cache[pgno] = page
 
     def _write_dirty(self, txn: Transaction
-                     ) -> Tuple[List[int], Dict[int, Optional[Tuple[int, ...]]]]:
+                     ) -> Tuple[List[int], Dict[int, Optional[Sequence[int]]]]:
         """Encode and write every dirty page and overflow run, in page order, neighbours
         together; returns the pages written and where the nodes of each dirty page went
         (for `_cache_committed`). Pages are encoded run by run and each run is written at
@@ -587,7 +587,7 @@ class Environment:
         m = txn._map
         dirty = txn.dirty
         ovf = txn.ovf
-        offsets: Dict[int, Optional[Tuple[int, ...]]] = {}
+        offsets: Dict[int, Optional[Sequence[int]]] = {}
         written: List[int] = []
         assert self._file is not None
         f = self._file
@@ -601,7 +601,7 @@ class Environment:
                 if page is not None:
                     n = 1
                     data = encode(page, psize, m)
-                    offsets[pgno] = node_offsets(page, data)
+                    offsets[pgno] = value_offsets(page, data)
                 else:
                     value = ovf[pgno]
                     n = overflow_pages(len(value), psize)

@@ -142,7 +142,7 @@ def save(txn: Transaction) -> None:
     # Rewriting the free list copies a few of its pages and may need overflow pages for big
     # records: take those from reusable records now, or the file would grow a little on
     # every commit while old records wait.
-    want = 4 * (d.depth + 2) + 2 * (8 * (len(txn.freed) + len(txn.loose)) // txn.psize + 1)
+    want = 4 * (d.depth + 2) + 2 * (8 * (len(txn.freed) + len(txn.loose)) // txn._psize + 1)
     while len(rec.pool) < want and rec._consume_next():
         pass
     rec.saving = True

@@ -31,7 +31,7 @@ import struct
 from array import array
 from itertools import accumulate, repeat
 from operator import add, sub
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import corrupted
 from .layout import (
@@ -424,14 +424,18 @@ def _encode_uniform_leaf(page: Page, psize: int, keys: List[bytes], m: Any, ks: 
     n = len(keys)
     pad = (ks + ds) & 1
     node_size = 8 + ks + ds + pad
-    head = _NODE_HEAD.pack(ds | ks << 48)
-    tail = b"\0" * pad
-    before = 8 + ks
-    after = ds + pad
-    nodes = [m[v - before:v + after] if v.__class__ is int else head + k + v + tail
-             for k, v in zip(keys, page.vals)]
-    nodes.reverse()   # memory order is the reverse of key order
-    body = b"".join(nodes)
+    vals = page.vals
+    if list(map(type, vals)).count(bytes) != n:
+        # values still in the map: their bytes from there (same key, size, flags)
+        vals = [v if v.__class__ is bytes else m[v:v + ds] for v in vals]
+    # one join of (header, key, value[, pad]) per node: no per-node concatenation
+    width = 3 + pad
+    parts = [_NODE_HEAD.pack(ds | ks << 48)] * (width * n)
+    parts[1::width] = keys[::-1]        # memory order is the reverse of key order
+    parts[2::width] = vals[::-1]
+    if pad:
+        parts[3::width] = [b"\0"] * n
+    body = b"".join(parts)
     if len(body) != n * node_size:
         return None
     return _assemble(page, psize, n, list(range(psize, psize - (n + 1) * node_size, -node_size)),
@@ -511,34 +515,49 @@ def leaf_index(page: Page) -> Dict[bytes, Any]:
     return dict(zip(keys, map(slice, vals, map(add, vals, page.sizes))))  # type: ignore[arg-type]
 
 
-def node_offsets(page: Page, image: bytes) -> Optional[Tuple[int, ...]]:
-    """Where the nodes of a leaf page with inline values lie in ``image``, the bytes it was
-    encoded as (what `adopt_image` needs once they are written); None for other pages."""
-    if page.nfl is None or page.flags & P_LEAF2:
+def value_offsets(page: Page, image: bytes) -> Optional[Sequence[int]]:
+    """Where the inline values of a leaf page lie in ``image``, the bytes it was just encoded
+    as (what `adopt_image` needs once they are written); None for other pages. Called
+    right after encoding, while the page's keys are still in the CPU's caches; nodes of
+    one size, back to back, give a `range`."""
+    nfl = page.nfl
+    if nfl is None or page.flags & P_LEAF2:
         return None
-    return _ptr_struct(len(page.keys)).unpack_from(image, PAGEHDRSZ)
+    keys = page.keys
+    n = len(keys)
+    ptrs = _ptr_struct(n).unpack_from(image, PAGEHDRSZ)
+    if n > 1:
+        ks = len(keys[0])
+        step = ptrs[0] - ptrs[1]
+        if step > 0 and list(map(len, keys)).count(ks) == n \
+                and ptrs == tuple(range(ptrs[0], ptrs[0] - n * step, -step)):
+            return range(ptrs[0] + 8 + ks, ptrs[0] + 8 + ks - n * step, -step)
+    # value offset = node offset + header + key
+    return list(map(add, ptrs, map(add, repeat(8), map(len, keys))))
 
 
-def adopt_image(page: Page, ptrs: Optional[Tuple[int, ...]], base: int) -> None:
-    """Turn a page just written at file offset ``base``, its nodes at ``ptrs`` (from
-    `node_offsets`), into a clean page for the cache: its inline values point at their
-    bytes there (the map shows them from the commit on, and they stay there while any
-    snapshot reaches the page), which keeps no copy of them in memory and lets the next
-    copy of the page take its nodes from the map whole."""
+def adopt_image(page: Page, starts: Optional[Sequence[int]], base: int) -> None:
+    """Turn a page just written at file offset ``base``, its inline values at ``starts``
+    within it (from `value_offsets`), into a clean page for the cache: its inline values
+    point at their bytes there (the map shows them from the commit on, and they stay there
+    while any snapshot reaches the page), which keeps no copy of them in memory and lets
+    the next copy of the page take its nodes from the map whole."""
     page.dirty = 0
     page.index = None
     page.origin = None
     page.relinked = []
     page.inserted = -1
     nfl = page.nfl
-    if ptrs is None or nfl is None:
+    if starts is None or nfl is None:
         return
-    # value offset = page offset + node offset + header + key
-    starts = map(add, ptrs, map(add, repeat(base + 8), map(len, page.keys)))
-    if any(nfl):
-        page.vals = [s if not f else v for s, f, v in zip(starts, nfl, page.vals)]
+    if isinstance(starts, range):
+        absolute = list(range(starts.start + base, starts.stop + base, starts.step))
     else:
-        page.vals = list(starts)
+        absolute = list(map(add, starts, repeat(base)))
+    if any(nfl):
+        page.vals = [s if not f else v for s, f, v in zip(absolute, nfl, page.vals)]
+    else:
+        page.vals = absolute
 
 
 def new_leaf(pgno: int, rev: bool, token: int) -> Page:

@@ -207,7 +207,7 @@ def leaf_insert(txn: Any, db: DbState, pages: List[Page], idxs: List[int], skey:
     else:
         used = leaf.used + ((9 + len(skey) + (8 if nflags & F_BIGDATA else size)) & ~1) + 2
     leaf.used = used
-    if used > txn.psize - PAGEHDRSZ:
+    if used > txn._psize - PAGEHDRSZ:
         _split_upwards(txn, db, pages, idxs, len(pages) - 1)
 
 
@@ -222,7 +222,7 @@ def leaf_set(txn: Any, db: DbState, pages: List[Page], idxs: List[int], val: Any
     leaf.vals[i] = val
     leaf.sizes[i] = size  # type: ignore[index]
     leaf.nfl[i] = nflags  # type: ignore[index]
-    cap = txn.psize - PAGEHDRSZ
+    cap = txn._psize - PAGEHDRSZ
     if leaf.used > cap:
         _split_upwards(txn, db, pages, idxs, len(pages) - 1)
     elif 1000 * leaf.used < FILL_THRESHOLD * cap:
@@ -290,7 +290,7 @@ def _split_point(page: Page, sizes: List[int], inserted_at: int, cap: int) -> in
 def _split_upwards(txn: Any, db: DbState, pages: List[Page], idxs: List[int],
                    level: int) -> None:
     """Split ``pages[level]`` and any ancestor that overflows in turn."""
-    cap = txn.psize - PAGEHDRSZ
+    cap = txn._psize - PAGEHDRSZ
     while level >= 0 and pages[level].used > cap:
         page = pages[level]
         branch = bool(page.flags & P_BRANCH)
@@ -348,7 +348,7 @@ def _fill_low(page: Page, cap: int) -> bool:
 
 def rebalance(txn: Any, db: DbState, pages: List[Page], idxs: List[int], level: int) -> None:
     """Restore fill after a removal at ``pages[level]``: borrow a node or merge, upwards."""
-    cap = txn.psize - PAGEHDRSZ
+    cap = txn._psize - PAGEHDRSZ
     while True:
         page = pages[level]
         if not _fill_low(page, cap):

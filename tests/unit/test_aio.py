@@ -649,7 +649,7 @@ def test_attributes_pass_through_and_unproxied_callables_do_not(tmp_path):
         aenv = purelmdb.aio.wrap(env)
         async with aenv.begin() as txn:
             assert txn.env is env
-            assert txn.psize == txn._txn.psize
+            assert txn._psize == txn._txn._psize   # a plain attribute passes through
             with pytest.raises(AttributeError):
                 txn.__enter__                 # noqa: B018 - a callable is not proxied
             with pytest.raises(AttributeError):

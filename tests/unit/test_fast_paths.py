@@ -102,7 +102,7 @@ def test_leaf_encoders_match_the_reference(keys: List[bytes], rev: bool, uniform
     image = pagemod.encode(copy, PSIZE, m)
     assert image == reference_encode(copy, read)
     # after the commit the cached page points at the image it was written as
-    pagemod.adopt_image(copy, pagemod.node_offsets(copy, image), 9 * PSIZE)
+    pagemod.adopt_image(copy, pagemod.value_offsets(copy, image), 9 * PSIZE)
     m2 = m + bytes(PSIZE) + image
     for i in range(n):
         if not copy.nfl[i]:
@@ -269,21 +269,32 @@ def test_iterator_shares_its_cursor(tmp_path: Any, clmdb: Any) -> None:
     assert results[0] == results[1]
 
 
-def test_appends_mixed_with_other_writes(tmp_path: Any, clmdb: Any) -> None:
+@pytest.mark.parametrize("reverse_key", [False, True])
+def test_appends_mixed_with_other_writes(tmp_path: Any, clmdb: Any, reverse_key: bool) -> None:
+    """Appends (inlined in put() while the last leaf has room) among inserts, deletes,
+    refused appends, overflow values and a cursor that watches the tree's end."""
     results = []
     for mod, path in ((purelmdb, tmp_path / "p"), (clmdb, tmp_path / "c")):
         path.mkdir()
-        env = mod.open(str(path), map_size=64 << 20)
-        out = []
-        with env.begin(write=True) as txn:
+        env = mod.open(str(path), map_size=64 << 20, max_dbs=2)
+        db = env.open_db(b"t", reverse_key=reverse_key)
+        key = (lambda n: (b"%06d" % n)[::-1]) if reverse_key else (lambda n: b"%06d" % n)
+        out: List[Any] = []
+        with env.begin(write=True, db=db) as txn:
+            cur = txn.cursor()
             for i in range(3000):
-                out.append(txn.put(b"%06d" % (2 * i), b"x" * (i % 90), append=True))
+                value = b"y" * 3000 if i % 211 == 0 else b"x" * (i % 90)
+                out.append(txn.put(key(2 * i), value, append=True))
                 if i % 97 == 0:
-                    out.append(txn.put(b"%06d" % (2 * i - 1), b"between"))
-                    out.append(txn.put(b"%06d" % i, b"late", append=True))
+                    out.append(txn.put(key(2 * i - 1), b"between"))
+                    out.append(txn.put(key(i), b"late", append=True))
                 if i % 301 == 0:
-                    txn.delete(b"%06d" % (2 * i))
-        with env.begin() as txn:
+                    txn.delete(key(2 * i))
+                if i % 53 == 0:
+                    out.append((cur.last(), bytes(cur.key()), cur.prev(), bytes(cur.key())))
+                if i % 59 == 0:
+                    out.append((cur.next(), bytes(cur.key())))
+        with env.begin(db=db) as txn:
             out.append([(bytes(k), bytes(v)) for k, v in txn.cursor()])
         results.append(out)
         env.close()
