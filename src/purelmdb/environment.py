@@ -65,7 +65,7 @@ from .layout import (
     overflow_pages,
     unpack_meta,
 )
-from .page import adopt_image, encode, value_offsets
+from .page import adopt_image, encode_for_commit
 from .storage import DEFAULT_IO, DataFile, FileIO
 from .txn import Transaction, to_bytes
 
@@ -347,7 +347,7 @@ class Environment:
             raise
         self._writer = txn
         self._writer_thread = me
-        txn._owner = me
+        txn._owner = txn._putter = me
         txn._seq = next(self._seqs)
         meta = self._snap[0]
         txn._init_snapshot(self._snap, meta.txnid + 1)
@@ -600,8 +600,7 @@ class Environment:
                 page = dirty.get(pgno)
                 if page is not None:
                     n = 1
-                    data = encode(page, psize, m)
-                    offsets[pgno] = value_offsets(page, data)
+                    data, offsets[pgno] = encode_for_commit(page, psize, m)
                 else:
                     value = ovf[pgno]
                     n = overflow_pages(len(value), psize)

@@ -31,7 +31,7 @@ import struct
 from array import array
 from itertools import accumulate, repeat
 from operator import add, sub
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import corrupted
 from .layout import (
@@ -378,10 +378,27 @@ def _encode_branch(page: Page, psize: int) -> bytes:
     return _assemble(page, psize, n, ptrs, body)
 
 
-def _encode_leaf(page: Page, psize: int, m: Any) -> bytes:
+def encode_for_commit(page: Page, psize: int, m: Any) -> Tuple[bytes, Optional[Sequence[int]]]:
+    """`encode`, and where the page's inline values lie in its bytes (`value_offsets`),
+    which a uniform leaf knows from its layout."""
+    if page.nfl is not None and not page.flags & P_LEAF2 \
+            and (page.origin is None or page.inserted < 0):
+        uniform = _uniform_sizes(page)
+        if uniform is not None:
+            ks, ds = uniform
+            keys = [k[::-1] for k in page.keys] if page.rev else page.keys
+            image = _encode_uniform_leaf(page, psize, keys, m, ks, ds)
+            if image is not None:
+                node_size = 8 + ks + ds + ((ks + ds) & 1)
+                first = psize - node_size + 8 + ks
+                return image, range(first, first - len(keys) * node_size, -node_size)
+    image = encode(page, psize, m)
+    return image, value_offsets(page, image)
+
+
+def _uniform_sizes(page: Page) -> Optional[Tuple[int, int]]:
+    """(key size, value size) of a leaf of two or more plain nodes all of those sizes."""
     keys = page.keys
-    if page.rev:
-        keys = [k[::-1] for k in keys]
     sizes = page.sizes
     nfl = page.nfl
     assert sizes is not None and nfl is not None
@@ -390,9 +407,22 @@ def _encode_leaf(page: Page, psize: int, m: Any) -> bytes:
         ks = len(keys[0])
         ds = sizes[0]
         if sizes.count(ds) == n and list(map(len, keys)).count(ks) == n:
-            image = _encode_uniform_leaf(page, psize, keys, m, ks, ds)
-            if image is not None:
-                return image
+            return ks, ds
+    return None
+
+
+def _encode_leaf(page: Page, psize: int, m: Any) -> bytes:
+    keys = page.keys
+    if page.rev:
+        keys = [k[::-1] for k in keys]
+    sizes = page.sizes
+    nfl = page.nfl
+    assert sizes is not None and nfl is not None
+    uniform = _uniform_sizes(page)
+    if uniform is not None:
+        image = _encode_uniform_leaf(page, psize, keys, m, *uniform)
+        if image is not None:
+            return image
     pack_head = _NODE_HEAD.pack
     pack_u64 = U64.pack
     nodes: List[bytes] = []

@@ -130,8 +130,10 @@ class Transaction:
     next_pgno: int
     reclaim: freelist.Reclaimer
     _seq = 0                        # begin order (environment.py: handle visibility)
-    # (db state, generation it is valid at, path) of the last append (see _put)
-    _append_hint: Optional[Tuple[DbState, int, tree.Path]] = None
+    # (db state, path, its leaf) of the last append, valid while the generation is
+    # _append_gen, and the database's inline limit (see _put)
+    _append_hint: Optional[Tuple[DbState, tree.Path, Page, int, int]] = None
+    _append_gen = -1
     _slot: Optional[int] = None     # a read transaction's slot in the lock file's reader table
     _reader_txnid = 0               # the txnid that slot publishes (<= the snapshot's)
 
@@ -149,6 +151,9 @@ class Transaction:
         self._mutations = 0    # bumped where the lmdb package counts a write (see cursor.py)
         self._cursors: List[Cursor] = []
         self._owner = 0
+        # the thread that may write now (-1: nobody): one check in put() stands for "not
+        # ended, not spoiled, no child, a write transaction, on its own thread"
+        self._putter = -1
         self._token = next(_tokens)
         self._parent: Optional[Transaction] = None
         self._child: Optional[Transaction] = None
@@ -171,7 +176,8 @@ class Transaction:
             raise Error("mdb_txn_begin: the parent belongs to another thread")
         self._parent = parent
         parent._child = self
-        self._owner = parent._owner
+        parent._putter = -1
+        self._owner = self._putter = parent._owner
         self._map, self._mv = parent._map, parent._mv
         self._meta = parent._meta
         self._txnid = parent._txnid
@@ -429,6 +435,7 @@ class Transaction:
     def _spoil(self, exc: BaseException) -> None:
         if self._write and isinstance(exc, Error) and not isinstance(exc, BadValsizeError):
             self._spoiled = True
+            self._putter = -1
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -531,8 +538,7 @@ class Transaction:
             append: bool = False, db: Optional[_Database] = None) -> bool:
         """Store ``value`` under ``key``. False when refused: the key exists and
         ``overwrite=False``, or ``append=True`` and the key is not past the last one."""
-        if self._done or self._spoiled or self._child or not self._write \
-                or self._owner != threading.get_ident():
+        if self._putter != threading.get_ident():
             self._check_write("mdb_put")
         if key.__class__ is not bytes or not 0 < len(key) <= MAX_KEY_SIZE:
             key = check_key(key, "mdb_put")
@@ -541,31 +547,27 @@ class Transaction:
         d = self._d0 if db is None else self._dbstate(db)
         self._gen += 1
         self._mutations += 1
-        hint = self._append_hint
-        if append and hint is not None and hint[0] is d and hint[1] == self._gen \
-                and not d.flags & MDB_DUPSORT:
+        if append and self._append_gen == self._gen and self._append_hint[0] is d:  # type: ignore[index]
             # A bulk load of sorted keys: the previous append's leaf takes this one too
             # unless it is full or the value needs an overflow run; then `_put` does it.
             # `_put`, inlined for that case (three calls per record were half its cost).
+            _d, path, leaf, nodemax, cap = self._append_hint  # type: ignore[misc]
             skey = key[::-1] if d.rev else key
-            pages, idxs = hint[2]
-            leaf = pages[-1]
             keys = leaf.keys
-            used = leaf.used + ((9 + len(skey) + len(value)) & ~1) + 2
-            if skey > keys[-1] and used <= self._psize - PAGEHDRSZ \
-                    and 8 + len(skey) + len(value) <= self.env._nodemax \
-                    and leaf.dirty == self._token and not leaf.flags & P_LEAF2:
-                i = idxs[-1] = len(keys)
-                leaf.inserted = i
+            size = len(value)
+            used = leaf.used + ((9 + len(skey) + size) & ~1) + 2
+            if skey > keys[-1] and used <= cap and 8 + len(skey) + size <= nodemax \
+                    and leaf.dirty == self._token:
+                path[1][-1] = leaf.inserted = len(keys)
                 keys.append(skey)
                 leaf.vals.append(value)
-                leaf.sizes.append(len(value))  # type: ignore[union-attr]
+                leaf.sizes.append(size)  # type: ignore[union-attr]
                 leaf.nfl.append(0)  # type: ignore[union-attr]
                 leaf.used = used
                 d.entries += 1
                 d.changed = True
-                self._gen += 1
-                self._append_hint = (d, self._gen + 1, hint[2])
+                gen = self._gen = self._gen + 1
+                self._append_gen = gen + 1
                 return True
         try:
             if d.flags & MDB_DUPSORT:
@@ -604,10 +606,10 @@ class Transaction:
         if append:
             hint = self._append_hint
             path: Optional[tree.Path]
-            if hint is not None and hint[0] is d and hint[1] == self._gen:
+            if hint is not None and hint[0] is d and self._append_gen == self._gen:
                 # nothing was written since the last append: its path still ends at the
                 # tree's last leaf (a bulk load of sorted keys walks down only once a leaf)
-                path = hint[2]
+                path = hint[1]
             else:
                 path = tree.edge(self, d, True)
             if path is not None:
@@ -684,16 +686,30 @@ class Transaction:
             val, size, fl = self._make_value(d, skey, value, node_flags)
             tree.leaf_set(self, d, pages, idxs, val, size, fl)
             return True
-        if 8 + len(skey) + len(value) <= self.env._nodemax:
-            tree.leaf_insert(self, d, pages, idxs, skey, value, len(value), node_flags)
+        size = len(value)
+        if 8 + len(skey) + size <= self.env._nodemax:
+            used = leaf.used + ((9 + len(skey) + size) & ~1) + 2
+            if used <= self._psize - PAGEHDRSZ and not leaf.flags & P_LEAF2:
+                # tree.leaf_insert without a split, inlined: the common insert of a load
+                leaf.inserted = i
+                leaf.keys.insert(i, skey)
+                leaf.vals.insert(i, value)
+                leaf.sizes.insert(i, size)  # type: ignore[union-attr]
+                leaf.nfl.insert(i, node_flags)  # type: ignore[union-attr]
+                leaf.used = used
+            else:
+                tree.leaf_insert(self, d, pages, idxs, skey, value, size, node_flags)
         else:
             val, size, fl = self._make_value(d, skey, value, node_flags)
             tree.leaf_insert(self, d, pages, idxs, skey, val, size, fl)
         d.entries += 1
-        if append and pages[-1].keys[-1] is skey:
+        if append and pages[-1].keys[-1] is skey and d.flags & MDB_DUPSORT == 0 \
+                and not pages[-1].flags & P_LEAF2:
             # no split moved the new key away from the path: the next append may reuse it
             # (put() bumps the generation once before it gets here)
-            self._append_hint = (d, self._gen + 1, path)
+            self._append_hint = (d, path, pages[-1], self.env._nodemax,
+                                 self._psize - PAGEHDRSZ)
+            self._append_gen = self._gen + 1
         return True
 
     def _make_value(self, d: DbState, skey: bytes, value: bytes,
@@ -893,6 +909,7 @@ class Transaction:
         if self._done:
             return
         self._done = True
+        self._putter = -1
         for c in self._cursors:
             c._txn_ended()
         if self._child is not None:
@@ -902,7 +919,10 @@ class Transaction:
                 self.env._forget_db(db)
         self._cursors = []
         if self._parent is not None:
-            self._parent._child = None
+            parent = self._parent
+            parent._child = None
+            if not (parent._done or parent._spoiled):
+                parent._putter = parent._owner
             self._parent._gen += 1
             self._parent._mutations += 1
             self.dirty = {}
