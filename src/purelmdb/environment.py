@@ -67,7 +67,7 @@ from .layout import (
 )
 from .page import adopt_image, encode_for_commit
 from .storage import DEFAULT_IO, DataFile, FileIO
-from .txn import Transaction, to_bytes
+from .txn import INDEX_RECORDS_PER_PAGE, Transaction, to_bytes
 
 DEFAULT_MAPSIZE = 10485760          # what a new file records when no map_size is given
 # Decoded pages kept per environment and key order: 8192 leaves of small records take about
@@ -243,6 +243,8 @@ class Environment:
         self._max_pgno: Optional[int] = None if self._auto_grow else self._map_size // self._psize
         self._caches: List[Dict[int, Any]] = [{}, {}]
         self._cache_pages = DEFAULT_CACHE_PAGES
+        self._indexed = 0       # records in branch pages' indexes (an upper bound, see below)
+        self._index_refusals = 0
         self._state_lock = threading.RLock()   # reentrant: a txn's __del__ may run under it
         self._write_lock = threading.Lock()
         self._writer: Optional[Transaction] = None
@@ -560,6 +562,28 @@ class Environment:
         self._main_db._flags = main.flags
         if self._lock is not None and self._lock.active:
             self._lock.publish_txnid(meta.txnid)     # after our own snapshot: see _begin_read
+
+    def _index_room(self, records: int) -> bool:
+        """Whether a branch page may index ``records`` more records (Transaction.
+        _index_below): all indexes together stay under INDEX_RECORDS_PER_PAGE per cached
+        page. The count only grows as indexes are built; pages leaving the caches take
+        theirs along, so once it reaches the bound it is recounted from the caches now and
+        then. A page refused stays without an index while it is cached."""
+        limit = self._cache_pages * INDEX_RECORDS_PER_PAGE
+        if self._indexed + records <= limit:
+            return True
+        # recounting walks the caches: only every so many refusals
+        self._index_refusals += 1
+        if self._index_refusals % 64:
+            return False
+        total = 0
+        for cache in self._caches:
+            try:
+                total += sum(len(p.below) for p in list(cache.values()) if p.below)
+            except RuntimeError:        # another thread changed the cache meanwhile
+                return False
+        self._indexed = total
+        return total + records <= limit
 
     def _cache_committed(self, txn: Transaction,
                          offsets: Dict[int, Optional[Sequence[int]]]) -> None:

@@ -61,7 +61,7 @@ class Page:
     """A decoded branch or leaf page (see the module docstring for the fields)."""
 
     __slots__ = ("pgno", "flags", "keys", "vals", "sizes", "nfl", "used", "dirty", "rev",
-                 "index", "origin", "relinked", "inserted")
+                 "index", "origin", "relinked", "inserted", "below", "hits")
 
     def __init__(self, pgno: int, flags: int, keys: List[bytes], vals: List[Any],
                  sizes: Optional[List[int]], nfl: Optional[List[int]], used: int,
@@ -86,6 +86,11 @@ class Page:
         # dirty leaf copies only: where the last node was inserted (-1: none), so that a
         # leaf whose only change is one inserted node is encoded by patching in that node
         self.inserted = -1
+        # clean branch pages whose children are leaves: point lookups through the page
+        # (`hits`) and, once they were many, one index of every child's records (see
+        # Transaction._index_below); False: its children hold records it does not index
+        self.below: Any = None
+        self.hits = 0
 
     @property
     def is_leaf(self) -> bool:

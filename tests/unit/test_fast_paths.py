@@ -233,6 +233,67 @@ def test_get_with_a_full_cache_searches_raw_leaves(tmp_path: Any, flags: Any,
     env.close()
 
 
+def _indexes(env: Any) -> List[Any]:
+    return [p for cache in env._caches for p in cache.values()
+            if p.flags & P_BRANCH and p.below]
+
+
+@pytest.mark.parametrize("records,cache_pages", [(600, 8192), (30000, 8192), (30000, 1024)])
+@pytest.mark.parametrize("flags", [{}, {"reverse_key": True}])
+@pytest.mark.parametrize("buffers", [False, True])
+def test_gets_through_a_branch_index(tmp_path: Any, monkeypatch: Any, records: int,
+                                     cache_pages: int, flags: Any, buffers: bool) -> None:
+    """A branch page's index of the records below it (the root's when the tree is small
+    enough, else the branches above the leaves) answers as the tree does, and a commit
+    leaves older snapshots on their own index and newer ones on the new tree."""
+    from purelmdb import txn as txnmod
+    monkeypatch.setattr(txnmod, "_INDEX_AFTER", 1)
+    env = purelmdb.open(str(tmp_path), max_dbs=2, map_size=256 << 20)
+    env._cache_pages = cache_pages
+    db = env.open_db(b"d", **flags)
+    keys = _fill(env, db, records)
+    old = env.begin(db=db, buffers=buffers)
+    for _ in range(3):      # enough lookups for every branch to build its index
+        for k in keys:
+            assert bytes(old.get(k)) == k[::-1] * 3
+    built = _indexes(env)
+    assert built, "no branch page built an index"
+    depth = old.stat()["depth"]
+    root_indexed = any(len(p.below) == records for p in built)
+    assert root_indexed == (depth > 2 and records <= cache_pages * 16 or depth == 2)
+    assert old.get(b"missing", b"dflt") == b"dflt" and old.get(b"0000000a") is None
+    with env.begin(write=True, db=db) as w:
+        for k in keys[::7]:
+            w.put(k, b"new")
+        w.delete(keys[1])
+    new = env.begin(db=db, buffers=buffers)
+    for _ in range(3):
+        for i, k in enumerate(keys):
+            want = None if i == 1 else b"new" if i % 7 == 0 else k[::-1] * 3
+            got = new.get(k)
+            assert (None if got is None else bytes(got)) == want
+            assert bytes(old.get(k)) == k[::-1] * 3       # the old snapshot is intact
+    old.abort()
+    new.abort()
+    env.close()
+
+
+def test_no_branch_index_over_overflow_values(tmp_path: Any, monkeypatch: Any) -> None:
+    from purelmdb import txn as txnmod
+    monkeypatch.setattr(txnmod, "_INDEX_AFTER", 1)
+    env = purelmdb.open(str(tmp_path), map_size=256 << 20)
+    with env.begin(write=True) as txn:
+        for i in range(3000):
+            txn.put(b"%08d" % i, b"v" * (5000 if i == 1500 else 20))
+    with env.begin() as txn:
+        for _ in range(3):
+            for i in range(3000):
+                assert len(txn.get(b"%08d" % i)) == (5000 if i == 1500 else 20)
+    refused = [p for p in env._caches[0].values() if p.flags & P_BRANCH and p.below is False]
+    assert refused and all(p.below is False or len(p.below) < 3000 for p in refused + _indexes(env))
+    env.close()
+
+
 def test_cache_eviction_keeps_branch_pages(tmp_path: Any) -> None:
     env = purelmdb.open(str(tmp_path), map_size=64 << 20)
     keys = _fill(env, None, 5000)
