@@ -280,9 +280,9 @@ def encode(page: Page, psize: int, m: Any) -> bytes:
                 return image
         return _encode_branch(page, psize)
     if origin is not None and page.inserted >= 0:
-        image = _patch_leaf(page, origin, psize, m)
-        if image is not None:
-            return image
+        patched = _patch_leaf(page, origin, psize, m)
+        if patched is not None:
+            return patched[0]
     return _encode_leaf(page, psize, m)
 
 
@@ -309,10 +309,12 @@ def _patch_branch(page: Page, origin: Page, psize: int, m: Any) -> Optional[byte
     return bytes(image)
 
 
-def _patch_leaf(page: Page, origin: Page, psize: int, m: Any) -> Optional[bytes]:
+def _patch_leaf(page: Page, origin: Page, psize: int, m: Any
+                ) -> Optional[Tuple[bytes, List[int]]]:
     """The bytes of a leaf copy that differs from its origin by one inserted node (the
     leaf of a small write transaction): the origin's bytes with that node added below the
-    others and its pointer put in place, as LMDB itself inserts; None when anything else
+    others and its pointer put in place, as LMDB itself inserts; and where its values lie
+    in them (`value_offsets`: the old nodes did not move). None when anything else
     changed or the node is of a kind this does not write."""
     i = page.inserted
     keys = page.keys
@@ -323,21 +325,25 @@ def _patch_leaf(page: Page, origin: Page, psize: int, m: Any) -> Optional[bytes]
     vals = page.vals
     sizes = page.sizes
     nfl = page.nfl
+    ovals = origin.vals
     osizes = origin.sizes
     onfl = origin.nfl
     assert sizes is not None and nfl is not None and osizes is not None and onfl is not None
-    if keys[:i] != okeys[:i] or keys[i + 1:] != okeys[i:] \
-            or vals[:i] != origin.vals[:i] or vals[i + 1:] != origin.vals[i:] \
-            or sizes[:i] != osizes[:i] or sizes[i + 1:] != osizes[i:] \
-            or nfl[:i] != onfl[:i] or nfl[i + 1:] != onfl[i:]:
+    # the copy less its new node must equal the origin (same objects: identity compares)
+    key, v, size, fl = keys.pop(i), vals.pop(i), sizes.pop(i), nfl.pop(i)
+    same = keys == okeys and vals == ovals and sizes == osizes and nfl == onfl
+    keys.insert(i, key)
+    vals.insert(i, v)
+    sizes.insert(i, size)
+    nfl.insert(i, fl)
+    if not same:
         return None
-    key = keys[i][::-1] if page.rev else keys[i]
-    v = vals[i]
-    fl = nfl[i]
+    if page.rev:
+        key = key[::-1]
     if fl == 0 and v.__class__ is bytes:
         node = _NODE_HEAD.pack(len(v) | len(key) << 48) + key + v
     elif fl == F_BIGDATA and v.__class__ is int:
-        node = _NODE_HEAD.pack(sizes[i] | fl << 32 | len(key) << 48) + key + U64.pack(v)
+        node = _NODE_HEAD.pack(size | fl << 32 | len(key) << 48) + key + U64.pack(v)
     else:
         return None
     if len(node) & 1:
@@ -347,13 +353,20 @@ def _patch_leaf(page: Page, origin: Page, psize: int, m: Any) -> Optional[bytes]
     top = upper - len(node)
     if top < lower + 2:
         return None
+    # the origin's values are offsets into its own page (decode and adopt_image make them
+    # so); the patched page keeps every old node where it was
+    if any(onfl):
+        starts = [o - base if not f else 0 for o, f in zip(ovals, onfl)]
+    else:
+        starts = list(map(sub, ovals, repeat(base)))
+    starts.insert(i, top + 8 + len(key))
     image = bytearray(m[base:base + psize])
     image[top:upper] = node
     at = PAGEHDRSZ + 2 * i
     image[at + 2:lower + 2] = image[at:lower]
     U16.pack_into(image, at, top)
     PAGE_HEADER.pack_into(image, 0, page.pgno, 0, page.flags, lower + 2, top)
-    return bytes(image)
+    return bytes(image), starts
 
 
 def _encode_branch(page: Page, psize: int) -> bytes:
@@ -386,18 +399,23 @@ def _encode_branch(page: Page, psize: int) -> bytes:
 def encode_for_commit(page: Page, psize: int, m: Any) -> Tuple[bytes, Optional[Sequence[int]]]:
     """`encode`, and where the page's inline values lie in its bytes (`value_offsets`),
     which a uniform leaf knows from its layout."""
-    if page.nfl is not None and not page.flags & P_LEAF2 \
-            and (page.origin is None or page.inserted < 0):
-        uniform = _uniform_sizes(page)
-        if uniform is not None:
-            ks, ds = uniform
-            keys = [k[::-1] for k in page.keys] if page.rev else page.keys
-            image = _encode_uniform_leaf(page, psize, keys, m, ks, ds)
-            if image is not None:
-                node_size = 8 + ks + ds + ((ks + ds) & 1)
-                first = psize - node_size + 8 + ks
-                return image, range(first, first - len(keys) * node_size, -node_size)
-    image = encode(page, psize, m)
+    if page.nfl is None or page.flags & P_LEAF2:
+        return encode(page, psize, m), None
+    origin = page.origin
+    if origin is not None and page.inserted >= 0:
+        patched = _patch_leaf(page, origin, psize, m)
+        if patched is not None:
+            return patched
+    uniform = _uniform_sizes(page)
+    if uniform is not None:
+        ks, ds = uniform
+        keys = [k[::-1] for k in page.keys] if page.rev else page.keys
+        image = _encode_uniform_leaf(page, psize, keys, m, ks, ds)
+        if image is not None:
+            node_size = 8 + ks + ds + ((ks + ds) & 1)
+            first = psize - node_size + 8 + ks
+            return image, range(first, first - len(keys) * node_size, -node_size)
+    image = _encode_leaf(page, psize, m)
     return image, value_offsets(page, image)
 
 

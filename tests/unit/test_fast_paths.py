@@ -175,8 +175,12 @@ def test_patched_leaf_matches_the_page_it_encodes(keys: List[bytes], rev: bool,
     patched = pagemod._patch_leaf(copy, clean, PSIZE, m)
     assert (patched is not None) == (kind != "sub" and not other_change)
     out = pagemod.encode(copy, PSIZE, m)
+    again, starts = pagemod.encode_for_commit(copy, PSIZE, m)
+    assert again == out
     if patched is not None:
-        assert out == patched
+        assert out == patched[0] and starts == patched[1]
+    assert [s for s, f in zip(starts, copy.nfl) if not f] == \
+        [s for s, f in zip(pagemod.value_offsets(copy, out), copy.nfl) if not f]
     m2 = bytes(9 * PSIZE) + out
     back = pagemod.decode(m2, 9, PSIZE, rev)
     assert back.keys == copy.keys and back.nfl == copy.nfl and back.sizes == copy.sizes
