@@ -22,6 +22,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
 
 from . import dups, tree
+from . import page as pagemod
 from .errors import IncompatibleError, InvalidParameterError, NotFoundError, closed_error, corrupted
 from .layout import F_DUPDATA, F_SUBDATA, MAX_KEY_SIZE, MDB_DUPSORT
 from .page import Page
@@ -882,6 +883,24 @@ class Cursor:
         want_key = keys or not values
         step = 1 if forward else -1
         step_first = False      # the position holds a record already yielded
+        cache = txn._caches[False]
+        psize = txn._psize
+        last_pg = txn._last_pg
+        raw: List[bytes] = []   # the values of the leaf just read past the cache
+        read: List[Page] = []   # that leaf
+
+        def load_leaf(pgno: int) -> Page:
+            """A leaf the scan moves onto: the cached page, or one read past the cache
+            (a scan would push out what lookups use) with all its values at once."""
+            page = cache.get(pgno)
+            if page is not None:
+                return page
+            if pgno < 2 or pgno > last_pg:
+                raise corrupted(pgno, "page number out of range (last page %d)" % last_pg)
+            page = pagemod.decode(m, pgno, psize, False, raw if want_value else None)
+            read[:] = [page]
+            return page
+
         while True:
             self._check()
             if not self._valid:
@@ -898,6 +917,7 @@ class Cursor:
             i = idxs[-1] + step          # the first record to yield
             self._key_hold = None
             token = self._walker = object()
+            del read[:]
             while True:
                 leaf = pages[-1]
                 lkeys = leaf.keys
@@ -914,7 +934,24 @@ class Cursor:
                     starts = leaf.vals[i::-1] if i >= 0 else []
                     sizes = leaf.sizes[i::-1] if i >= 0 else []  # type: ignore[index]
                 # the first iterator of each loop is what `_settle_walk` counts on
-                if not want_value:
+                if read and read[0] is leaf and len(raw) == len(lkeys) and want_value:
+                    # read past the cache: its values came with it
+                    vs = raw[i:] if forward else raw[i::-1] if i >= 0 else []
+                    if want_key:
+                        at = iter(ks)
+                        self._walk_at = (at, steps, lkeys)
+                        for record in zip(at, vs):
+                            if self._walker is not token:
+                                break
+                            yield record
+                    else:
+                        at = iter(vs)
+                        self._walk_at = (at, steps, lkeys)
+                        for v in at:
+                            if self._walker is not token:
+                                break
+                            yield v
+                elif not want_value:
                     at = iter(ks)
                     self._walk_at = (at, steps, lkeys)
                     for k in at:
@@ -941,7 +978,8 @@ class Cursor:
                 if steps:
                     idxs[-1] = last = steps[-1]
                     self._skey = lkeys[last]
-                if not tree.step(txn, d, pages, idxs, forward):
+                del raw[:]
+                if not tree.step(txn, d, pages, idxs, forward, load_leaf):
                     break               # on the last record: next() reports the end
                 i = idxs[-1]
                 leaf = pages[-1]

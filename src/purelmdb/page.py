@@ -133,7 +133,8 @@ def branch_node_size(ksize: int) -> int:
     return ((8 + ksize + 1) & ~1) + 2
 
 
-def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
+def decode(m: Any, pgno: int, psize: int, rev: bool,
+           values_out: Optional[List[bytes]] = None) -> Page:
     """Decode branch or leaf page ``pgno`` of buffer ``m``; `CorruptedError` if malformed.
 
     Every offset and length is checked against the page before use, so a hostile file can
@@ -176,7 +177,7 @@ def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
         keys[0] = b""
         return Page(pgno, flags, keys, vals, None, None, used, 0, rev)
     if n > 1:
-        page = _decode_uniform_leaf(m, base, pgno, psize, flags, lower, ptrs, rev)
+        page = _decode_uniform_leaf(m, base, pgno, psize, flags, lower, ptrs, rev, values_out)
         if page is not None:
             return page
     sizes: List[int] = []
@@ -205,11 +206,18 @@ def decode(m: Any, pgno: int, psize: int, rev: bool) -> Page:
     return Page(pgno, flags, keys, vals, sizes, nfl, used, 0, rev)
 
 
+# (key size, node size, nodes, fields per node) -> the struct that unpacks such a leaf
+_uniform_structs: Dict[Tuple[int, int, int, int], struct.Struct] = {}
+
+
 def _decode_uniform_leaf(m: Any, base: int, pgno: int, psize: int, flags: int, lower: int,
-                         ptrs: Any, rev: bool) -> Optional[Page]:
+                         ptrs: Any, rev: bool, values_out: Optional[List[bytes]] = None
+                         ) -> Optional[Page]:
     """The common leaf, decoded with one `struct` call: plain nodes of one key size and one
     value size, laid out back to back from the top of the page in key order reversed (how
-    this encoder and LMDB's appends write them). None if the page is not like that."""
+    this encoder and LMDB's appends write them). None if the page is not like that. With
+    ``values_out`` the same call also copies the values, in key order, into that list (a
+    scan of leaves it does not cache wants them all)."""
     top = ptrs[0]
     if top + 8 > psize:
         return None
@@ -222,10 +230,22 @@ def _decode_uniform_leaf(m: Any, base: int, pgno: int, psize: int, flags: int, l
             or ptrs != tuple(range(top, bottom - 1, -size)):
         return None
     # every node header must be the first one's: then each node is plain, of these sizes
-    fields = struct.unpack_from("<" + ("Q%ds%dx" % (ks, size - 8 - ks)) * n, m, base + bottom)
-    if fields[0::2].count(lo | hi << 16 | ks << 48) != n:
+    width = 2 if values_out is None else 3
+    layout = _uniform_structs.get((ks, size, n, width))
+    if layout is None:
+        if len(_uniform_structs) > 4096:
+            _uniform_structs.clear()
+        node = "Q%ds%dx" % (ks, size - 8 - ks) if width == 2 \
+            else "Q%ds%ds%dx" % (ks, ds, size - 8 - ks - ds)
+        layout = _uniform_structs[ks, size, n, width] = struct.Struct("<" + node * n)
+    fields = layout.unpack_from(m, base + bottom)
+    if fields[0::width].count(lo | hi << 16 | ks << 48) != n:
         return None
-    keys = list(fields[-1::-2])          # memory order is the reverse of key order
+    if values_out is not None:
+        values_out[:] = fields[-1::-3]
+        keys = list(fields[-2::-3])
+    else:
+        keys = list(fields[-1::-2])      # memory order is the reverse of key order
     if rev:
         keys = [k[::-1] for k in keys]
     start = base + top + 8 + ks

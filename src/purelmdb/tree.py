@@ -111,14 +111,19 @@ def edge(txn: Any, db: DbState, last: bool) -> Optional[Path]:
 
 
 def descend_edge(txn: Any, db: DbState, pages: List[Page], idxs: List[int], page: Page,
-                 last: bool) -> Path:
-    """Extend a path from ``page`` (already its last element) down to its first/last leaf entry."""
+                 last: bool, load_leaf: Any = None) -> Path:
+    """Extend a path from ``page`` (already its last element) down to its first/last leaf
+    entry; ``load_leaf(pgno)``, if given, fetches the page the recorded depth says is the
+    leaf (a scan reads leaves it does not cache)."""
     while page.flags & P_BRANCH:
         if len(pages) > db.depth or len(pages) > MAX_DEPTH:
             raise corrupted(page.pgno, "tree deeper than the recorded depth %d" % db.depth)
         i = len(page.keys) - 1 if last else 0
         idxs.append(i)
-        page = txn.page(page.vals[i], db.rev)
+        if load_leaf is not None and len(pages) == db.depth - 1:
+            page = load_leaf(page.vals[i])
+        else:
+            page = txn.page(page.vals[i], db.rev)
         pages.append(page)
     if len(pages) != db.depth:
         raise corrupted(page.pgno, "leaf at depth %d, record says %d" % (len(pages), db.depth))
@@ -129,8 +134,10 @@ def descend_edge(txn: Any, db: DbState, pages: List[Page], idxs: List[int], page
     return pages, idxs
 
 
-def step(txn: Any, db: DbState, pages: List[Page], idxs: List[int], forward: bool) -> bool:
-    """Move a valid path to the next (or previous) leaf entry; False at the end."""
+def step(txn: Any, db: DbState, pages: List[Page], idxs: List[int], forward: bool,
+         load_leaf: Any = None) -> bool:
+    """Move a valid path to the next (or previous) leaf entry; False at the end.
+    ``load_leaf`` as for `descend_edge`."""
     leaf = pages[-1]
     i = idxs[-1] + (1 if forward else -1)
     if 0 <= i < len(leaf.keys):
@@ -148,9 +155,11 @@ def step(txn: Any, db: DbState, pages: List[Page], idxs: List[int], forward: boo
     del pages[level + 1:]
     del idxs[level + 1:]
     idxs[level] = j
-    child = txn.page(pages[level].vals[j], db.rev)
+    c = pages[level].vals[j]
+    child = load_leaf(c) if load_leaf is not None and level == db.depth - 2 \
+        else txn.page(c, db.rev)
     pages.append(child)
-    descend_edge(txn, db, pages, idxs, child, not forward)
+    descend_edge(txn, db, pages, idxs, child, not forward, load_leaf)
     if not pages[-1].keys:
         raise corrupted(pages[-1].pgno, "empty leaf page inside a tree")
     return True
