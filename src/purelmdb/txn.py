@@ -138,8 +138,8 @@ class Transaction:
     next_pgno: int
     reclaim: freelist.Reclaimer
     _seq = 0                        # begin order (environment.py: handle visibility)
-    # (db state, path, its leaf) of the last append, valid while the generation is
-    # _append_gen, and the database's inline limit (see _put)
+    # (db state, path, its leaf, the inline value limit, the page capacity) of the last
+    # append, valid while the generation is _append_gen (see put and _put)
     _append_hint: Optional[Tuple[DbState, tree.Path, Page, int, int]] = None
     _append_gen = -1
     _slot: Optional[int] = None     # a read transaction's slot in the lock file's reader table
@@ -665,6 +665,44 @@ class Transaction:
                 gen = self._gen = self._gen + 1
                 self._append_gen = gen + 1
                 return True
+        elif not append and not d.flags & MDB_DUPSORT:
+            # A new key into a leaf this transaction owns already, with room: a load's
+            # common case, done here (_put's descent, lookup and insert, without its
+            # calls and its branches for every other case, which it still handles).
+            dirty = self.dirty
+            p = dirty.get(d.root)
+            if p is not None:
+                skey = key[::-1] if d.rev else key
+                depth = d.depth
+                while depth > 1 and p is not None and p.flags & P_BRANCH:
+                    p = dirty.get(p.vals[bisect_right(p.keys, skey) - 1])
+                    depth -= 1
+                if depth == 1 and p is not None and p.dirty == self._token \
+                        and not p.flags & (P_BRANCH | P_LEAF2):
+                    keys = p.keys
+                    assert p.sizes is not None and p.nfl is not None
+                    i = bisect_left(keys, skey)
+                    size = len(value)
+                    if i < len(keys) and keys[i] == skey:
+                        # an update to a plain value of the same size: only the value changes
+                        if overwrite and size == p.sizes[i] and not p.nfl[i] \
+                                and 8 + len(skey) + size <= self.env._nodemax:
+                            p.vals[i] = value
+                            d.changed = True
+                            self._gen += 1
+                            return True
+                    elif p.used + ((9 + len(skey) + size) & ~1) + 2 <= self._psize - PAGEHDRSZ \
+                            and 8 + len(skey) + size <= self.env._nodemax:
+                        p.inserted = i
+                        keys.insert(i, skey)
+                        p.vals.insert(i, value)
+                        p.sizes.insert(i, size)
+                        p.nfl.insert(i, 0)
+                        p.used += ((9 + len(skey) + size) & ~1) + 2
+                        d.entries += 1
+                        d.changed = True
+                        self._gen += 1
+                        return True
         try:
             if d.flags & MDB_DUPSORT:
                 return self._put_dup(d, key[::-1] if d.rev else key, value, dupdata,

@@ -9,6 +9,7 @@ binding, and a bulk append with the C binding too.
 
 from __future__ import annotations
 
+import random
 import struct
 from typing import Any, List
 
@@ -235,6 +236,39 @@ def test_get_with_a_full_cache_searches_raw_leaves(tmp_path: Any, flags: Any,
         assert txn.get(b"0000000a") is None
     assert max(len(c) for c in env._caches) <= 3
     env.close()
+
+
+@pytest.mark.parametrize("reverse_key", [False, True])
+def test_puts_into_owned_leaves_match_c(tmp_path: Any, clmdb: Any, reverse_key: bool) -> None:
+    """put() inserts into, and updates same-size values in, leaves the transaction owns
+    itself; everything else goes through _put. Both against the C binding, with cursors
+    looking on, refused overwrites, size changes, deletes and overflow values."""
+    results = []
+    for mod, path in ((purelmdb, tmp_path / "p"), (clmdb, tmp_path / "c")):
+        path.mkdir()
+        env = mod.open(str(path), map_size=64 << 20, max_dbs=2)
+        db = env.open_db(b"t", reverse_key=reverse_key)
+        rnd = random.Random(7)
+        out: List[Any] = []
+        with env.begin(write=True, db=db) as txn:
+            cur = txn.cursor()
+            for step in range(6000):
+                k = b"%05d" % rnd.randrange(3000)
+                r = rnd.random()
+                if r < 0.6:
+                    v = k * rnd.choice([1, 1, 1, 2, 3]) if rnd.random() < 0.95 else b"z" * 3000
+                    out.append(txn.put(k, v, overwrite=rnd.random() < 0.9))
+                elif r < 0.8:
+                    out.append(txn.delete(k))
+                elif r < 0.9:
+                    out.append((cur.set_range(k), bytes(cur.key()), bytes(cur.value())))
+                else:
+                    out.append((cur.next(), bytes(cur.key()), bytes(cur.value())))
+        with env.begin(db=db) as txn:
+            out.append([(bytes(k), bytes(v)) for k, v in txn.cursor()])
+        results.append(out)
+        env.close()
+    assert results[0] == results[1]
 
 
 def _indexes(env: Any) -> List[Any]:
