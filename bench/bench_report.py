@@ -29,10 +29,10 @@ RATIO_TARGETS: Tuple[Tuple[str, float], ...] = (
 FASTER_THAN = "sqlite3"  # every read workload must beat it
 READS = ("get_random", "scan")
 # Cost that grows gently: how much more per op at the largest size than at the smallest.
-# The issue gives no number, so this suite reads "gently" as: no faster than the depth of
-# a B+tree grows (log n_max / log n_min) or than the C binding's own growth plus 25%,
-# whichever is larger. Memory: peak added memory per MiB of data may not grow by more
-# than 25% from the smallest to the largest size.
+# The issue: get and scan cost per operation stays flat from 10^4 to 10^6 keys, within 2x.
+# Memory: peak added memory per MiB of data may not grow by more than 25% from the
+# smallest to the largest size.
+GROWTH_LIMIT = 2.0
 GROWTH_SLACK = 1.25
 
 
@@ -198,13 +198,10 @@ def growth_tables(results: List[Result]) -> List[Table]:
         if len(sizes) < 2:
             continue
         lo, hi = sizes[0], sizes[-1]
-        depth = math.log(hi) / math.log(lo)
         header = ["us/op"] + [size_label(n) for n in sizes] + ["growth", "gentle?"]
         rows = []
+        allowed = GROWTH_LIMIT
         for w in READS:
-            base_lo, base_hi = us(results, BASELINE, lo, v, w), us(results, BASELINE, hi, v, w)
-            c_growth = base_hi / base_lo if base_lo and base_hi else None
-            allowed = max(depth, GROWTH_SLACK * c_growth) if c_growth else depth
             for c in cols:
                 cells = [us(results, c, n, v, w) for n in sizes]
                 growth = cells[-1] / cells[0] if cells[0] and cells[-1] else None
@@ -223,8 +220,8 @@ def growth_tables(results: List[Result]) -> List[Table]:
                 rows,
                 [
                     f"growth = us/op at {size_label(hi)} / us/op at {size_label(lo)}; gentle: "
-                    f"<= max(log {size_label(hi)} / log {size_label(lo)} = {depth:.2f}, "
-                    f"{GROWTH_SLACK:g} x the C binding's growth)"
+                    f"<= {GROWTH_LIMIT:g}x (the issue's limit; the other engines' growth is "
+                    f"shown for reference)"
                 ],
             )
         )
