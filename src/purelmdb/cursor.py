@@ -874,7 +874,7 @@ class Cursor:
         bytes values: leaf after leaf of inline values it hands out with no per-record
         bookkeeping. Nothing but a call on this cursor can move its position, and that call
         reads the position off the iterator the loop counts on (`_settle_walk`). A leaf
-        with any other kind of node, and the ends, go through `next()`/`prev()`."""
+        with a duplicates node, and the ends, go through `next()`/`prev()`."""
         get = self._item_getter(keys, values)
         txn = self.txn
         d = self._d
@@ -921,8 +921,11 @@ class Cursor:
             while True:
                 leaf = pages[-1]
                 lkeys = leaf.keys
-                if any(leaf.nfl):  # type: ignore[arg-type]
-                    break
+                nfl = leaf.nfl
+                assert nfl is not None
+                flagged = any(nfl)
+                if flagged and _has_dup_node(nfl):
+                    break               # next() refuses it (cve-2019-16227)
                 if forward:
                     steps = range(i, len(lkeys))
                     ks = lkeys[i:]
@@ -958,6 +961,18 @@ class Cursor:
                         if self._walker is not token:
                             break
                         yield k
+                elif flagged:
+                    # overflow values or sub-database records among them: those through
+                    # txn._value (which checks an overflow run before reading it)
+                    value = txn._value
+                    fls = nfl[i:] if forward else nfl[i::-1] if i >= 0 else []
+                    at = iter(ks)
+                    self._walk_at = (at, steps, lkeys)
+                    for k, v, size, fl in zip(at, starts, sizes, fls):
+                        if self._walker is not token:
+                            break
+                        v = value(v, size, fl) if fl else m[v:v + size]
+                        yield (k, v) if want_key else v
                 elif want_key:
                     at = iter(ks)
                     self._walk_at = (at, steps, lkeys)
@@ -986,7 +1001,7 @@ class Cursor:
                 self._skey = leaf.keys[i]
                 if leaf.nfl[i] & F_DUPDATA:  # type: ignore[index]
                     _refuse_dup_node(leaf)
-                if any(leaf.nfl):  # type: ignore[arg-type]
+                if _has_dup_node(leaf.nfl):  # type: ignore[arg-type]
                     step_first = False  # on a record not yielded yet
                     break
 
@@ -1045,6 +1060,10 @@ class Cursor:
             return self.iterprev()
         return self.iternext()
 
+
+
+def _has_dup_node(nfl: List[int]) -> bool:
+    return any(fl & F_DUPDATA for fl in nfl) if any(nfl) else False
 
 
 def _refuse_dup_node(leaf: Page) -> None:
