@@ -15,6 +15,7 @@ import functools
 import os
 import random
 import shutil
+import sys
 import tempfile
 
 import pytest
@@ -680,3 +681,30 @@ def test_default_map_grows(impl, impl_is_c, tmp_path, sound):
     assert env.info()["map_size"] >= os.path.getsize(tmp_path / "data.mdb")
     env.close()
     sound(str(tmp_path))
+
+
+def test_env_state_machine_with_eager_branch_indexes(impl, impl_is_c, sound, monkeypatch):
+    """The same machine with purelmdb's branch indexes built on a branch page's first lookup
+    (normally after 32 per leaf below it, which these small trees rarely reach), so every
+    reader's get goes through them across commits, foreign writes and reopens."""
+    if impl_is_c:
+        pytest.skip("purelmdb's own lookup index")
+    from purelmdb import txn as txnmod
+    monkeypatch.setattr(txnmod, "_INDEX_AFTER", 0)
+    # bulk values that stay inline: a leaf with an overflow value is never indexed
+    monkeypatch.setattr(sys.modules[__name__], "bulk_value",
+                        lambda rng: rng.randbytes(rng.randint(0, 100)))
+    built = []
+    index_below = txnmod.Transaction._index_below
+
+    def counting(self, *args):
+        index = index_below(self, *args)
+        built.append(index is not None)
+        return index
+
+    monkeypatch.setattr(txnmod.Transaction, "_index_below", counting)
+    run_state_machine_as_test(lambda: EnvMachine(impl, sound),
+                              settings=settings(max_examples=max(settings().max_examples, 60),
+                                                stateful_step_count=80, derandomize=True,
+                                                database=None))
+    assert any(built), "no reader looked anything up through a branch index"
