@@ -252,7 +252,7 @@ def test_puts_into_owned_leaves_match_c(tmp_path: Any, clmdb: Any, reverse_key: 
         out: List[Any] = []
         with env.begin(write=True, db=db) as txn:
             cur = txn.cursor()
-            for step in range(6000):
+            for _step in range(6000):
                 k = b"%05d" % rnd.randrange(3000)
                 r = rnd.random()
                 if r < 0.6:
