@@ -206,7 +206,7 @@ def decode(m: Any, pgno: int, psize: int, rev: bool,
     return Page(pgno, flags, keys, vals, sizes, nfl, used, 0, rev)
 
 
-# (key size, node size, nodes, fields per node) -> the struct that unpacks such a leaf
+# (key size, node size, nodes, value size or -1) -> the struct that unpacks such a leaf
 _uniform_structs: Dict[Tuple[int, int, int, int], struct.Struct] = {}
 
 
@@ -230,14 +230,17 @@ def _decode_uniform_leaf(m: Any, base: int, pgno: int, psize: int, flags: int, l
             or ptrs != tuple(range(top, bottom - 1, -size)):
         return None
     # every node header must be the first one's: then each node is plain, of these sizes
+    # the layout's key: without the values, the value size only matters through the node
+    # size; with them, it is a field of its own (sizes 14 and 15 share a node size)
     width = 2 if values_out is None else 3
-    layout = _uniform_structs.get((ks, size, n, width))
+    shape = (ks, size, n, -1 if values_out is None else ds)
+    layout = _uniform_structs.get(shape)
     if layout is None:
         if len(_uniform_structs) > 4096:
             _uniform_structs.clear()
         node = "Q%ds%dx" % (ks, size - 8 - ks) if width == 2 \
             else "Q%ds%ds%dx" % (ks, ds, size - 8 - ks - ds)
-        layout = _uniform_structs[ks, size, n, width] = struct.Struct("<" + node * n)
+        layout = _uniform_structs[shape] = struct.Struct("<" + node * n)
     fields = layout.unpack_from(m, base + bottom)
     if fields[0::width].count(lo | hi << 16 | ks << 48) != n:
         return None

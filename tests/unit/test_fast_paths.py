@@ -115,6 +115,20 @@ def test_leaf_encoders_match_the_reference(keys: List[bytes], rev: bool, uniform
             assert m2[copy.vals[i]:copy.vals[i] + copy.sizes[i]] == vals[i]
 
 
+def test_uniform_decode_with_values_tells_value_sizes_of_one_node_size_apart() -> None:
+    """Values of 14 and 15 bytes under 9-byte keys make nodes of one size (32 bytes, the
+    14-byte ones padded): decoding with the values must not reuse one's layout for the
+    other (it once did, and cut every 15-byte value read past the cache by a byte)."""
+    for ds in (14, 15, 14):
+        keys = [b"key%06d" % i for i in range(20)]
+        vals = [bytes([65 + i]) * ds for i in range(20)]
+        page = pagemod.Page(3, P_LEAF, keys, vals, [ds] * 20, [0] * 20, 0, 1, False)
+        m = bytes(3 * PSIZE) + pagemod.encode(page, PSIZE, None)
+        values: List[bytes] = []
+        clean = pagemod.decode(m, 3, PSIZE, False, values)
+        assert clean.keys == keys and values == vals
+
+
 @settings(max_examples=40)
 @given(keys=keys_st, rev=st.booleans(), data=st.data())
 def test_branch_encoders_match_the_reference(keys: List[bytes], rev: bool, data: Any) -> None:
