@@ -22,7 +22,6 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
 
 from . import dups, tree
-from . import page as pagemod
 from .errors import IncompatibleError, InvalidParameterError, NotFoundError, closed_error, corrupted
 from .layout import F_DUPDATA, F_SUBDATA, MAX_KEY_SIZE, MDB_DUPSORT
 from .page import Page
@@ -884,8 +883,6 @@ class Cursor:
         step = 1 if forward else -1
         step_first = False      # the position holds a record already yielded
         cache = txn._caches[False]
-        psize = txn._psize
-        last_pg = txn._last_pg
         raw: List[bytes] = []   # the values of the leaf just read past the cache
         read: List[Page] = []   # that leaf
 
@@ -895,9 +892,7 @@ class Cursor:
             page = cache.get(pgno)
             if page is not None:
                 return page
-            if pgno < 2 or pgno > last_pg:
-                raise corrupted(pgno, "page number out of range (last page %d)" % last_pg)
-            page = pagemod.decode(m, pgno, psize, False, raw if want_value else None)
+            page = txn._decode(pgno, False, raw if want_value else None)
             read[:] = [page]
             return page
 

@@ -258,11 +258,15 @@ class Transaction:
 
     # -- page access ----------------------------------------------------------------------------
 
-    def _load(self, pgno: int, rev: bool) -> Page:
+    def _decode(self, pgno: int, rev: bool, values_out: Optional[List[bytes]] = None) -> Page:
+        """Page ``pgno`` of this snapshot, decoded and not cached (`pagemod.decode`)."""
         if pgno < 2 or pgno > self._last_pg:
             raise corrupted(pgno, "page number out of range (last page %d)" % self._last_pg)
+        return pagemod.decode(self._map, pgno, self._psize, rev, values_out)
+
+    def _load(self, pgno: int, rev: bool) -> Page:
         cache = self._caches[rev]
-        p = pagemod.decode(self._map, pgno, self._psize, rev)
+        p = self._decode(pgno, rev)
         if len(cache) >= self.env._cache_pages:
             _evict(cache)
         cache[pgno] = p
@@ -584,9 +588,6 @@ class Transaction:
             branch.below = False
             return None
         index: Dict[bytes, slice] = {}
-        m = self._map
-        psize = self._psize
-        last_pg = self._last_pg
         level = [branch]
         while depth > 1:
             below: List[Page] = []
@@ -594,13 +595,8 @@ class Transaction:
                 if not parent.flags & P_BRANCH:
                     raise corrupted(parent.pgno, "leaf page above the recorded depth")
                 for c in parent.vals:
-                    page = cache.get(c)
-                    if page is None:
-                        if c < 2 or c > last_pg:
-                            raise corrupted(c, "page number out of range (last page %d)"
-                                            % last_pg)
-                        page = pagemod.decode(m, c, psize, rev)     # not cached: no churn
-                    below.append(page)
+                    # pages not cached yet stay so: no churn
+                    below.append(cache.get(c) or self._decode(c, rev))
                 if len(below) > records + 1:     # a forged record count: no index
                     branch.below = False
                     return None
@@ -820,24 +816,13 @@ class Transaction:
             val, size, fl = self._make_value(d, skey, value, node_flags)
             tree.leaf_set(self, d, pages, idxs, val, size, fl)
             return True
-        size = len(value)
-        if 8 + len(skey) + size <= self.env._nodemax:
-            used = leaf.used + ((9 + len(skey) + size) & ~1) + 2
-            if used <= self._psize - PAGEHDRSZ and not leaf.flags & P_LEAF2:
-                # tree.leaf_insert without a split, inlined: the common insert of a load
-                leaf.inserted = i
-                leaf.keys.insert(i, skey)
-                leaf.vals.insert(i, value)
-                leaf.sizes.insert(i, size)  # type: ignore[union-attr]
-                leaf.nfl.insert(i, node_flags)  # type: ignore[union-attr]
-                leaf.used = used
-            else:
-                tree.leaf_insert(self, d, pages, idxs, skey, value, size, node_flags)
+        if 8 + len(skey) + len(value) <= self.env._nodemax:
+            tree.leaf_insert(self, d, pages, idxs, skey, value, len(value), node_flags)
         else:
             val, size, fl = self._make_value(d, skey, value, node_flags)
             tree.leaf_insert(self, d, pages, idxs, skey, val, size, fl)
         d.entries += 1
-        if append and pages[-1].keys[-1] is skey and d.flags & MDB_DUPSORT == 0 \
+        if append and pages[-1].keys[-1] is skey and not d.flags & MDB_DUPSORT \
                 and not pages[-1].flags & P_LEAF2:
             # no split moved the new key away from the path: the next append may reuse it
             # (put() bumps the generation once before it gets here)
