@@ -333,6 +333,29 @@ def test_one_mutation(kind, sources, maps, tmp_path):
     print("%s: %d damaged files, %s" % (kind, campaign.count, dict(campaign.outcomes)))
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("mode", ["branch-indexes", "tiny-cache"])
+def test_one_mutation_through_the_read_shortcuts(mode, sources, maps, tmp_path, monkeypatch):
+    """Every kind of damage once per source, read with the shortcuts the default walk rarely
+    takes: branch indexes built on a page's first lookup (``branch-indexes``), and a page
+    cache of two pages, so that iterators read their leaves past it (``tiny-cache``)."""
+    from purelmdb import environment
+    from purelmdb import txn as txnmod
+    if mode == "branch-indexes":
+        monkeypatch.setattr(txnmod, "_INDEX_AFTER", 0)
+    else:
+        monkeypatch.setattr(environment, "DEFAULT_CACHE_PAGES", 2)
+    campaign = Campaign(tmp_path)
+    for kind in sorted(MUTATIONS):
+        for name, raw in sources.items():
+            data, done = mutate(raw, maps[name], [kind], seeded(mode, kind, name))
+            if done:
+                campaign.run(name, data, done)
+    campaign.assert_clean()
+    assert campaign.count >= 10 * len(MUTATIONS) // 2
+    print("%s: %d damaged files, %s" % (mode, campaign.count, dict(campaign.outcomes)))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_stacked_mutations(sources, maps, tmp_path):
