@@ -97,3 +97,37 @@ def test_db_created_in_aborted_child_is_forgotten(tmp_path):
         env.open_db(b"temp", create=False)
     assert env.dbs() == []
     env.close()
+
+
+def test_parent_is_usable_again_once_its_child_ends(tmp_path):
+    """put() and get() check one flag for "ended, spoiled, has a child, other thread"
+    (txn._putter, txn._unusable) and take the full check when it is off: the parent works
+    again once its child ends, whichever way, and every other case is still refused."""
+    import threading
+
+    env = purelmdb.open(str(tmp_path))
+    parent = env.begin(write=True)
+    for end in ("abort", "commit"):
+        child = env.begin(write=True, parent=parent)
+        child.put(b"c-" + end.encode(), b"x")
+        with pytest.raises(purelmdb.BadTxnError):
+            parent.get(b"a")
+        getattr(child, end)()
+        assert parent.put(b"p-" + end.encode(), b"y")
+        assert parent.get(b"p-" + end.encode()) == b"y"
+    assert parent.get(b"c-abort") is None and parent.get(b"c-commit") == b"x"
+    errors = []
+    worker = threading.Thread(target=lambda: errors.append(
+        pytest.raises(purelmdb.Error, parent.put, b"t", b"z").value))
+    worker.start()
+    worker.join()
+    assert errors and "thread" in str(errors[0])
+    parent.commit()
+    with pytest.raises(purelmdb.Error):
+        parent.put(b"late", b"v")
+    with pytest.raises(purelmdb.Error):
+        parent.get(b"p-abort")
+    with env.begin() as txn:
+        with pytest.raises(purelmdb.ReadonlyError):
+            txn.put(b"k", b"v")
+    env.close()
