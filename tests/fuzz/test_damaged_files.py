@@ -352,7 +352,7 @@ def test_one_mutation_through_the_read_shortcuts(mode, sources, maps, tmp_path, 
             if done:
                 campaign.run(name, data, done)
     campaign.assert_clean()
-    assert campaign.count >= 10 * len(MUTATIONS) // 2
+    assert campaign.count >= len(MUTATIONS)     # at least one damaged file per kind on average
     print("%s: %d damaged files, %s" % (mode, campaign.count, dict(campaign.outcomes)))
 
 
